@@ -1,0 +1,1 @@
+"""Delivery: how a pending change reaches its platform (retries, backoff, dead letters)."""

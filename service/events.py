@@ -1,0 +1,293 @@
+"""Input events (DESIGN 2, a contract): parsing, validation, flattening and limits.
+
+Parsing never raises anything but :class:`BadInput`, whose ``reason`` is a short stable code
+that becomes the DLQ ``enricher.reason`` header and a metric label. Upstream pipelines get a
+precise ``detail`` so they can fix their producer; the consumer carries on either way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Container, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    StringConstraints,
+    ValidationError,
+)
+
+__all__ = [
+    "ANALYTICS_RESULT",
+    "INTERACTION_CLOSED",
+    "LIMITS",
+    "BadInput",
+    "Event",
+    "Limits",
+    "Scalar",
+    "Value",
+    "flatten",
+    "parse_event",
+]
+
+INTERACTION_CLOSED = "interaction.closed"
+ANALYTICS_RESULT = "analytics.result"
+SUPPORTED_VERSIONS: dict[str, frozenset[int]] = {
+    INTERACTION_CLOSED: frozenset({1}),
+    ANALYTICS_RESULT: frozenset({1}),
+}
+
+Scalar = str | int | float | bool | None
+Value = Scalar | tuple[Scalar, ...]
+"""A merged field value: a JSON scalar or a list of scalars (kept as a tuple: values are shared
+between ledger revisions and must not be mutated in place)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """DESIGN 2 limits. They protect vendors (NICE and 8x8 cap field counts and sizes) and the
+    ledger from a runaway producer."""
+
+    max_event_bytes: int = 64 * 1024
+    max_fields: int = 200
+    max_field_name: int = 128
+
+
+LIMITS = Limits()
+
+
+class BadInput(Exception):
+    """An input record that can never be processed; it goes to the DLQ with ``reason``."""
+
+    def __init__(self, reason: str, detail: str, *, tenant: str | None = None) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+        self.tenant = tenant
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A validated input event, in the shape the merge core works with."""
+
+    type: str
+    event_id: str
+    occurred_at: datetime
+    tenant: str
+    interaction_id: str
+    fields: Mapping[str, Value]
+    ref: Mapping[str, str]
+    channel: str | None = None
+    status: str | None = None
+    source: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.tenant}:{self.interaction_id}"
+
+
+Tenant = Annotated[
+    str, StringConstraints(strict=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+]
+Id = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=256)]
+Channel = Literal["voice", "chat", "sms", "email"]
+
+
+class Ref(BaseModel):
+    """Platform ids. Unknown keys are ignored so producers can add ids for future platforms."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    contact_id: Id | None = None
+    segment_id: Id | None = None
+    call_id: Id | None = None
+    guid: Id | None = None
+    session_id: Id | None = None
+    media: Literal["calls", "chats", "smssessions"] | None = None
+
+
+class _Envelope(BaseModel):
+    # Extra top-level keys are ignored: producers may add fields without breaking consumers.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    version: StrictInt
+    event_id: Id
+    occurred_at: AwareDatetime
+    tenant: Tenant
+    interaction_id: Id
+    data: dict[StrictStr, Any] = Field(default_factory=dict)
+
+
+class InteractionClosedV1(_Envelope):
+    type: Literal["interaction.closed"]
+    channel: Channel
+    ref: Ref
+    status: Id | None = None
+
+
+class AnalyticsResultV1(_Envelope):
+    type: Literal["analytics.result"]
+    source: Id | None = None
+    ref: Ref | None = None
+    channel: Channel | None = None
+
+
+_MODELS: dict[str, type[InteractionClosedV1] | type[AnalyticsResultV1]] = {
+    INTERACTION_CLOSED: InteractionClosedV1,
+    ANALYTICS_RESULT: AnalyticsResultV1,
+}
+
+
+def parse_event(
+    key: bytes | None,
+    value: bytes | None,
+    known_tenants: Container[str],
+    limits: Limits = LIMITS,
+) -> Event:
+    """Validate one Kafka record against the event contract.
+
+    The checks run cheapest-first so a flood of garbage costs little: size, JSON, envelope,
+    schema, tenant, key, flattening limits.
+    """
+    if value is None:
+        raise BadInput("not_json", "record has no value (tombstone)")
+    if len(value) > limits.max_event_bytes:
+        raise BadInput(
+            "too_large", f"event is {len(value)} bytes; the limit is {limits.max_event_bytes}"
+        )
+    try:
+        raw = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise BadInput("not_json", f"value is not UTF-8 JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise BadInput("not_an_object", f"value is a JSON {type(raw).__name__}, not an object")
+    tenant_hint = raw.get("tenant") if isinstance(raw.get("tenant"), str) else None
+    model = _model_for(raw, tenant_hint)
+    try:
+        parsed = model.model_validate(raw)
+    except ValidationError as exc:
+        raise BadInput("invalid_event", _describe(exc), tenant=tenant_hint) from None
+    if parsed.tenant not in known_tenants:
+        raise BadInput("unknown_tenant", f"tenant {parsed.tenant!r} is not configured")
+    _check_key(key, parsed.tenant, parsed.interaction_id)
+    fields = flatten(parsed.data, limits, tenant=parsed.tenant)
+    ref = parsed.ref.model_dump(exclude_none=True) if parsed.ref is not None else {}
+    return Event(
+        type=parsed.type,
+        event_id=parsed.event_id,
+        occurred_at=parsed.occurred_at.astimezone(UTC),
+        tenant=parsed.tenant,
+        interaction_id=parsed.interaction_id,
+        fields=fields,
+        ref=ref,
+        channel=parsed.channel,
+        status=parsed.status if isinstance(parsed, InteractionClosedV1) else None,
+        source=parsed.source if isinstance(parsed, AnalyticsResultV1) else None,
+    )
+
+
+def _model_for(
+    raw: dict[str, Any], tenant: str | None
+) -> type[InteractionClosedV1] | type[AnalyticsResultV1]:
+    event_type = raw.get("type")
+    if not isinstance(event_type, str) or event_type not in _MODELS:
+        known = ", ".join(sorted(_MODELS))
+        raise BadInput("unknown_type", f"type {event_type!r} is not one of: {known}", tenant=tenant)
+    version = raw.get("version")
+    if type(version) is not int or version not in SUPPORTED_VERSIONS[event_type]:
+        supported = ", ".join(str(v) for v in sorted(SUPPORTED_VERSIONS[event_type]))
+        raise BadInput(
+            "unsupported_version",
+            f"{event_type} version {version!r} is not supported (supported: {supported})",
+            tenant=tenant,
+        )
+    return _MODELS[event_type]
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors(include_url=False)[:5]:
+        location = ".".join(str(p) for p in error["loc"]) or "event"
+        parts.append(f"{location}: {error['msg']}")
+    more = exc.error_count() - len(parts)
+    return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
+
+
+def _check_key(key: bytes | None, tenant: str, interaction_id: str) -> None:
+    expected = f"{tenant}:{interaction_id}"
+    if key is None:
+        raise BadInput("key_mismatch", f"record has no key; expected {expected!r}", tenant=tenant)
+    try:
+        decoded = key.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadInput("key_mismatch", "record key is not UTF-8", tenant=tenant) from None
+    if decoded != expected:
+        raise BadInput(
+            "key_mismatch",
+            f"record key {decoded!r} does not match body {expected!r}",
+            tenant=tenant,
+        )
+
+
+def flatten(
+    data: Mapping[str, Any], limits: Limits = LIMITS, *, tenant: str | None = None
+) -> dict[str, Value]:
+    """Flatten nested objects with ``.`` so every vendor sees flat key/value pairs.
+
+    Lists must hold scalars only: no vendor can store a list of objects, and guessing a
+    flattening for them would silently invent field names.
+    """
+    out: dict[str, Value] = {}
+    stack: list[tuple[str, Any]] = [(k, v) for k, v in reversed(list(data.items()))]
+    while stack:
+        name, value = stack.pop()
+        if isinstance(value, dict):
+            if not value:
+                continue
+            stack.extend((f"{name}.{k}", v) for k, v in reversed(list(value.items())))
+            continue
+        if len(name) > limits.max_field_name:
+            raise BadInput(
+                "field_name_too_long",
+                f"field {name[:40]!r}... is {len(name)} characters; the limit is "
+                f"{limits.max_field_name}",
+                tenant=tenant,
+            )
+        if not name or any(not part for part in name.split(".")):
+            raise BadInput(
+                "invalid_event", f"data has an empty field name in {name!r}", tenant=tenant
+            )
+        if name in out:
+            raise BadInput(
+                "invalid_event", f"data.{name} is given twice once flattened", tenant=tenant
+            )
+        out[name] = _field_value(name, value, tenant)
+        if len(out) > limits.max_fields:
+            raise BadInput(
+                "too_many_fields",
+                f"data has more than {limits.max_fields} fields once flattened",
+                tenant=tenant,
+            )
+    return out
+
+
+def _field_value(name: str, value: Any, tenant: str | None) -> Value:
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            if not (item is None or isinstance(item, str | bool | int | float)):
+                raise BadInput(
+                    "invalid_event",
+                    f"data.{name}[{index}] is a {type(item).__name__}; lists may hold only scalars",
+                    tenant=tenant,
+                )
+        return tuple(value)
+    raise BadInput("invalid_event", f"data.{name} has an unsupported value", tenant=tenant)

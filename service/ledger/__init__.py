@@ -1,0 +1,5 @@
+"""The ledger: per-interaction merged state behind one small interface (DESIGN 7)."""
+
+from service.ledger.base import Ledger, open_ledger
+
+__all__ = ["Ledger", "open_ledger"]

@@ -1,0 +1,77 @@
+"""Prometheus metrics (DESIGN 8), all prefixed ``enricher_``.
+
+Each service instance owns its registry, so several instances can live in one process (tests,
+``enricher dev``) without colliding. Tenant labels only ever carry configured tenant names;
+input that names an unknown tenant is counted under ``unknown`` so a bad producer cannot blow
+up label cardinality.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+__all__ = ["Metrics"]
+
+UNKNOWN = "unknown"
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.consumed = Counter(
+            "enricher_consumed",
+            "Input records consumed.",
+            ["tenant", "platform", "type"],
+            registry=r,
+        )
+        self.bad_input = Counter(
+            "enricher_bad_input",
+            "Input records rejected as bad input.",
+            ["tenant", "reason"],
+            registry=r,
+        )
+        self.delivered = Counter(
+            "enricher_delivered",
+            "Changes acknowledged by the platform.",
+            ["tenant", "platform"],
+            registry=r,
+        )
+        self.retried = Counter(
+            "enricher_retried",
+            "Delivery attempts retried.",
+            ["tenant", "platform", "reason"],
+            registry=r,
+        )
+        self.dead_lettered = Counter(
+            "enricher_dead_lettered",
+            "Records written to the DLQ.",
+            ["tenant", "platform", "reason"],
+            registry=r,
+        )
+        self.held = Counter(
+            "enricher_held",
+            "Changes held until the interaction closes (after-close platforms).",
+            ["tenant", "platform"],
+            registry=r,
+        )
+        self.vendor_requests = Histogram(
+            "enricher_vendor_request_seconds",
+            "Vendor call latency by outcome status class.",
+            ["tenant", "platform", "status_class"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=r,
+        )
+        self.in_flight = Gauge("enricher_in_flight", "Records being processed.", registry=r)
+        self.committed_offset = Gauge(
+            "enricher_committed_offset",
+            "Last committed offset.",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.assigned_partitions = Gauge(
+            "enricher_assigned_partitions", "Input partitions owned by this replica.", registry=r
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,1 @@
+"""Platform adapters: one module per vendor (request building, auth, outcome table)."""

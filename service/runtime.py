@@ -1,0 +1,133 @@
+"""Assembly of the running service: every adapter built from settings, one event loop for the
+consumer and the HTTP surface, and the shutdown sequence (DESIGN 5.8).
+
+On SIGTERM or SIGINT: readiness drops at once, fetching stops, in-flight work drains within
+``ENRICHER_SHUTDOWN_DRAIN``, offsets are committed, the consumer leaves its group, and only
+then does the HTTP server stop, so probes keep answering throughout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+
+import structlog
+from aiokafka import AIOKafkaProducer
+
+from service import __version__
+from service.api import create_app
+from service.delivery.deliverer import Deliverer, RetryPolicy
+from service.delivery.kafka_sink import KafkaDeadLetterSink
+from service.health import Health
+from service.http_server import AppServer
+from service.kafka_admin import ensure_topics
+from service.ledger.base import Ledger, open_ledger
+from service.metrics import Metrics
+from service.pipeline import Pipeline
+from service.platforms.registry import build_adapter
+from service.redaction import Redactor
+from service.settings import Settings
+from service.tenants import TenantsConfig
+from service.transport import AiohttpTransport
+
+__all__ = ["Service"]
+
+log = structlog.get_logger("enricher")
+
+
+class Service:
+    def __init__(self, settings: Settings, tenants: TenantsConfig) -> None:
+        self.settings = settings
+        self.tenants = tenants
+        self.metrics = Metrics()
+        self.redactor = Redactor([*settings.secret_values(), *tenants.secret_values()])
+        self.ledger: Ledger = open_ledger(settings.ledger_url)
+        self.health = Health(
+            stall_after=settings.liveness_stall.total_seconds(), ledger_ping=self.ledger.ping
+        )
+        self.http = AppServer(
+            create_app(self.health, self.metrics), host=settings.http_host, port=settings.http_port
+        )
+        self._pipeline: Pipeline | None = None
+        self._stop_requested = asyncio.Event()
+
+    def stop(self) -> None:
+        self.health.stopping = True
+        self._stop_requested.set()
+        if self._pipeline is not None:
+            self._pipeline.stop()
+
+    async def run(self, *, handle_signals: bool = True) -> None:
+        """Run until stopped; raises if the pipeline stopped on a fatal error."""
+        settings = self.settings
+        if handle_signals:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self.stop)
+        async with self.http:
+            log.info(
+                "starting",
+                version=__version__,
+                http_port=self.http.port,
+                tenants=sorted(self.tenants.tenants),
+                ledger=settings.ledger_url.split(":")[0],
+            )
+            if settings.create_topics:
+                await self._create_topics()
+            producer = AIOKafkaProducer(
+                **settings.kafka_client_options(),
+                acks="all",
+                enable_idempotence=settings.kafka_enable_idempotence,
+                linger_ms=5,
+            )
+            await producer.start()
+            transport = AiohttpTransport()
+            try:
+                self._pipeline = self._build_pipeline(producer, transport)
+                if self._stop_requested.is_set():
+                    self._pipeline.stop()
+                await self._pipeline.run()
+            finally:
+                await producer.stop()
+                await transport.close()
+                with contextlib.suppress(Exception):
+                    await self.ledger.close()
+                log.info("stopped")
+
+    def _build_pipeline(self, producer: AIOKafkaProducer, transport: AiohttpTransport) -> Pipeline:
+        settings = self.settings
+        tenants = self.tenants.tenants
+        adapters = {name: build_adapter(tenant, transport) for name, tenant in tenants.items()}
+        deliverer = Deliverer(
+            self.ledger,
+            tenants,
+            adapters,
+            self.metrics,
+            RetryPolicy(
+                base_delay=settings.retry_base_delay.total_seconds(),
+                max_delay=settings.retry_max_delay.total_seconds(),
+            ),
+        )
+        return Pipeline(
+            settings=settings,
+            tenants=tenants,
+            ledger=self.ledger,
+            deliverer=deliverer,
+            dead_letters=KafkaDeadLetterSink(producer, settings.topic_dlq),
+            metrics=self.metrics,
+            health=self.health,
+            redactor=self.redactor,
+        )
+
+    async def _create_topics(self) -> None:
+        s = self.settings
+        topics = {name: s.topic_partitions for name in (*s.input_topics, s.topic_dlq)}
+        created = await ensure_topics(
+            s.kafka_bootstrap_servers,
+            topics,
+            replication_factor=s.topic_replication_factor,
+            client_kwargs=s.kafka_client_options(),
+        )
+        if created:
+            log.info("topics_created", topics=created)

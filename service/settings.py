@@ -1,0 +1,133 @@
+"""Infrastructure settings from ``ENRICHER_*`` environment variables (DESIGN 9, a contract).
+
+Tenants live in their own file (:mod:`service.tenants`); what is here is what differs between a
+laptop and a cluster. A secret may be given directly (``ENRICHER_ADMIN_TOKEN``) or by file
+(``ENRICHER_ADMIN_TOKEN_FILE``, for a mounted Kubernetes Secret); it is kept as ``SecretStr`` so
+it never shows in a repr or a log line.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from service.durations import Duration
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ENRICHER_", extra="ignore", frozen=True)
+
+    # Kafka
+    kafka_bootstrap_servers: str = "localhost:9092"
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_sasl_password_file: Path | None = None
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
+    kafka_enable_idempotence: bool = True
+    """Idempotent DLQ writes; turn off only for brokers without it (the embedded dev broker)."""
+    group_id: str = "interaction-enricher"
+    client_id: str = "interaction-enricher"
+
+    # Topics (DESIGN 6)
+    topic_closed: str = "interactions.closed"
+    topic_analytics: str = "analytics.results"
+    topic_dlq: str = "enricher.dlq"
+    topic_retry_prefix: str = "enricher.retry."
+    create_topics: bool = False
+    topic_partitions: int = Field(default=8, ge=1)
+    topic_replication_factor: int = Field(default=1, ge=1)
+
+    # State
+    ledger_url: str = "sqlite:///./enricher-ledger.sqlite3"
+
+    # HTTP surface
+    http_host: str = "0.0.0.0"  # noqa: S104 - a pod must answer probes on its pod IP
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    admin_token: SecretStr | None = None
+    admin_token_file: Path | None = None
+
+    # Logs
+    log_format: Literal["json", "console"] = "json"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    # Tenants
+    config: Path | None = None
+
+    # Delivery
+    max_in_flight: int = Field(default=256, ge=1, le=10_000)
+    """Records being processed at once per process; beyond it the consumer stops fetching."""
+    commit_interval: Duration = timedelta(seconds=1)
+    retry_base_delay: Duration = timedelta(milliseconds=500)
+    retry_max_delay: Duration = timedelta(seconds=30)
+    shutdown_drain: Duration = timedelta(seconds=20)
+    liveness_stall: Duration = timedelta(minutes=2)
+    """How long the consumer loop may make no progress before ``/healthz`` fails."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secrets_from_files(cls, values: Any) -> Any:
+        if not isinstance(values, dict):
+            return values
+        for name in ("admin_token", "kafka_sasl_password"):
+            file_value = values.get(f"{name}_file")
+            if file_value and not values.get(name):
+                try:
+                    values[name] = Path(file_value).read_text(encoding="utf-8").strip()
+                except OSError as exc:
+                    raise ValueError(f"{name}_file {file_value!r}: {exc.strerror}") from None
+        return values
+
+    @model_validator(mode="after")
+    def _ledger_scheme(self) -> Settings:
+        if not self.ledger_url.startswith("sqlite://"):
+            raise ValueError(
+                f"ENRICHER_LEDGER_URL {self.ledger_url!r}: supported form is sqlite:///path"
+            )
+        return self
+
+    def kafka_client_options(self) -> dict[str, Any]:
+        """Connection options shared by every aiokafka client the service creates."""
+        options: dict[str, Any] = {
+            "bootstrap_servers": self.kafka_bootstrap_servers,
+            "security_protocol": self.kafka_security_protocol,
+            "client_id": self.client_id,
+        }
+        if self.kafka_sasl_mechanism:
+            options["sasl_mechanism"] = self.kafka_sasl_mechanism
+            options["sasl_plain_username"] = self.kafka_sasl_username
+            if self.kafka_sasl_password is not None:
+                options["sasl_plain_password"] = self.kafka_sasl_password.get_secret_value()
+        if self.kafka_security_protocol in ("SSL", "SASL_SSL"):
+            from aiokafka.helpers import create_ssl_context
+
+            options["ssl_context"] = create_ssl_context(
+                cafile=str(self.kafka_ssl_cafile) if self.kafka_ssl_cafile else None,
+                certfile=str(self.kafka_ssl_certfile) if self.kafka_ssl_certfile else None,
+                keyfile=str(self.kafka_ssl_keyfile) if self.kafka_ssl_keyfile else None,
+            )
+        return options
+
+    @property
+    def input_topics(self) -> tuple[str, str]:
+        return (self.topic_closed, self.topic_analytics)
+
+    @property
+    def sqlite_path(self) -> str:
+        return self.ledger_url.removeprefix("sqlite://").removeprefix("/") or ":memory:"
+
+    def secret_values(self) -> list[str]:
+        return [
+            s.get_secret_value()
+            for s in (self.admin_token, self.kafka_sasl_password)
+            if s is not None and s.get_secret_value()
+        ]

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from service.tenants import ConfigError, load_tenants, parse_tenants
+
+GOOD = """\
+tenants:
+  acme:
+    platform: nice-cxone
+    nice-cxone:
+      issuer: https://cxone.niceincontact.com
+      client_id: my-app
+      client_secret: ${ACME_NICE_CLIENT_SECRET}
+      access_key_id: ${ACME_NICE_KEY_ID}
+      access_key_secret: ${file:SECRET_FILE}
+      level: contact
+    limits: {rate_per_second: 20, max_concurrency: 32}
+    fields:
+      Sentiment: {from: sentiment.label}
+      SentimentScore: {from: sentiment.score, type: number}
+      CrmAccount: {from: crm_account}
+"""
+ENV = {"ACME_NICE_CLIENT_SECRET": "cs", "ACME_NICE_KEY_ID": "kid"}
+
+
+def good(tmp_path: Path) -> str:
+    secret = tmp_path / "key-secret"
+    secret.write_text("ks\n")
+    return GOOD.replace("SECRET_FILE", str(secret))
+
+
+def test_design_example_loads_with_references_resolved(tmp_path: Path) -> None:
+    config = parse_tenants(good(tmp_path), environ=ENV)
+    acme = config.tenants["acme"]
+    assert acme.nice_cxone is not None
+    assert acme.nice_cxone.client_secret.get_secret_value() == "cs"
+    assert acme.nice_cxone.access_key_secret.get_secret_value() == "ks"
+    assert acme.fields["SentimentScore"].type == "number"
+    assert acme.retention == timedelta(days=7)
+    assert sorted(config.secret_values()) == ["cs", "kid", "ks"]
+    assert "cs" not in repr(config)
+
+
+def problems(text: str, env: dict[str, str] | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_tenants(text, source="t.yaml", environ=ENV if env is None else env)
+    return [p.render("t.yaml") for p in caught.value.problems]
+
+
+def test_every_problem_is_reported_with_its_location(tmp_path: Path) -> None:
+    text = good(tmp_path).replace("type: number", "type: numbr").replace(
+        "{from: crm_account}", "{from: crm_account, colour: red}"
+    )
+    found = problems(text, env={"ACME_NICE_KEY_ID": "kid"})
+    assert found == [
+        "t.yaml:7:22: tenants.acme.nice-cxone.client_secret: environment variable "
+        "ACME_NICE_CLIENT_SECRET is not set",
+        "t.yaml:14:53: tenants.acme.fields.SentimentScore.type: Input should be 'string', "
+        "'number' or 'boolean'",
+        "t.yaml:15:47: tenants.acme.fields.CrmAccount.colour: unknown setting",
+    ]
+
+
+def test_literal_secrets_are_refused(tmp_path: Path) -> None:
+    text = good(tmp_path).replace("${ACME_NICE_CLIENT_SECRET}", "hunter2")
+    [problem] = problems(text)
+    assert "tenants.acme.nice-cxone.client_secret" in problem
+    assert "never literal" in problem
+    assert "hunter2" not in problem
+
+
+def test_platform_block_must_match_platform(tmp_path: Path) -> None:
+    text = "tenants:\n  acme:\n    platform: nice-cxone\n    fields: {A: {from: a}}\n"
+    [problem] = problems(text)
+    assert "'nice-cxone' block is missing" in problem
+
+
+def test_unknown_platform_and_empty_mapping(tmp_path: Path) -> None:
+    text = "tenants:\n  acme:\n    platform: avaya\n    fields: {}\n"
+    found = problems(text)
+    assert any("platform" in p and "nice-cxone" in p for p in found)
+    assert any("map at least one field" in p for p in found)
+
+
+def test_yaml_syntax_error_has_a_line() -> None:
+    [problem] = problems("tenants:\n  acme: [unclosed\n")
+    assert problem.startswith("t.yaml:3:")
+    assert "not valid YAML" in problem
+
+
+def test_unreadable_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_tenants(tmp_path / "absent.yaml")
