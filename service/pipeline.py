@@ -208,8 +208,9 @@ class Pipeline:
         await self._settle(record, event.tenant, event.interaction_id, report)
 
     async def _reject(self, record: Any, bad: BadInput) -> None:
-        known = self._tenants.get(bad.tenant or "")
-        tenant = bad.tenant if known is not None and bad.tenant else UNKNOWN
+        named = bad.tenant or _tenant_of_key(record.key)
+        known = self._tenants.get(named or "")
+        tenant = named if known is not None and named else UNKNOWN
         platform = known.platform if known is not None else "none"
         self._metrics.consumed.labels(tenant, platform, "invalid").inc()
         self._metrics.bad_input.labels(tenant, bad.reason).inc()
@@ -322,3 +323,10 @@ class Pipeline:
         self._tracker.committed(offsets)
         for tp, offset in offsets.items():
             self._metrics.committed_offset.labels(tp.topic, str(tp.partition)).set(offset)
+
+
+def _tenant_of_key(key: bytes | None) -> str | None:
+    """The tenant a record's key names, for labelling input whose body could not be read."""
+    if not key or b":" not in key:
+        return None
+    return key.split(b":", 1)[0].decode("utf-8", errors="replace")

@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections.abc import Callable
+from typing import Any
 
 import structlog
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from service import __version__
 from service.api import create_app
@@ -37,8 +39,15 @@ log = structlog.get_logger("enricher")
 
 
 class Service:
-    def __init__(self, settings: Settings, tenants: TenantsConfig) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        tenants: TenantsConfig,
+        *,
+        consumer_factory: Callable[..., Any] = AIOKafkaConsumer,
+    ) -> None:
         self.settings = settings
+        self._consumer_factory = consumer_factory
         self.tenants = tenants
         self.metrics = Metrics()
         self.redactor = Redactor([*settings.secret_values(), *tenants.secret_values()])
@@ -118,6 +127,7 @@ class Service:
             metrics=self.metrics,
             health=self.health,
             redactor=self.redactor,
+            consumer_factory=self._consumer_factory,
         )
 
     async def _create_topics(self) -> None:

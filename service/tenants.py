@@ -153,7 +153,7 @@ class ConfigError(Exception):
 
 
 def load_tenants(
-    path: str | os.PathLike[str], environ: Mapping[str, str] | None = None
+    path: str | os.PathLike[str], environ: Mapping[str, str] | None = None, *, resolve: bool = True
 ) -> TenantsConfig:
     source = str(path)
     try:
@@ -162,13 +162,21 @@ def load_tenants(
         raise ConfigError(
             source, [ConfigProblem("", f"cannot read the file: {exc.strerror}")]
         ) from None
-    return parse_tenants(text, source=source, environ=environ)
+    return parse_tenants(text, source=source, environ=environ, resolve=resolve)
 
 
 def parse_tenants(
-    text: str, *, source: str = "<tenants>", environ: Mapping[str, str] | None = None
+    text: str,
+    *,
+    source: str = "<tenants>",
+    environ: Mapping[str, str] | None = None,
+    resolve: bool = True,
 ) -> TenantsConfig:
-    """Parse, resolve references and validate; every problem found is reported at once."""
+    """Parse, resolve references and validate; every problem found is reported at once.
+
+    With ``resolve=False`` references are checked for form only, so a file can be validated
+    where its secrets do not exist (a CI job, a laptop).
+    """
     env = os.environ if environ is None else environ
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -192,7 +200,7 @@ def parse_tenants(
         node = _node_at(root, path)
         return (node.start_mark.line + 1, node.start_mark.column + 1) if node else (None, None)
 
-    resolved = _resolve_references(raw, env, problems, locate)
+    resolved = _resolve_references(raw, env, problems, locate, resolve=resolve)
     problems.extend(_literal_secrets(raw, locate))
     try:
         config = TenantsConfig.model_validate(resolved)
@@ -234,17 +242,22 @@ def _resolve_references(
     env: Mapping[str, str],
     problems: list[ConfigProblem],
     locate: Callable[[tuple[str | int, ...]], tuple[int | None, int | None]],
+    *,
+    resolve: bool,
 ) -> Any:
-    def resolve(value: Any, path: tuple[str | int, ...]) -> Any:
+    def walk(value: Any, path: tuple[str | int, ...]) -> Any:
         if isinstance(value, dict):
-            return {k: resolve(v, (*path, k)) for k, v in value.items()}
+            return {k: walk(v, (*path, k)) for k, v in value.items()}
         if isinstance(value, list):
-            return [resolve(v, (*path, i)) for i, v in enumerate(value)]
+            return [walk(v, (*path, i)) for i, v in enumerate(value)]
         if not isinstance(value, str) or "${" not in value:
             return value
 
         def substitute(match: re.Match[str]) -> str:
             try:
+                if not resolve:
+                    _check_reference_form(match.group(1))
+                    return "unresolved-reference"
                 return _dereference(match.group(1), env)
             except LookupError as exc:
                 line, column = locate(path)
@@ -255,10 +268,18 @@ def _resolve_references(
 
         return _REFERENCE.sub(substitute, value)
 
-    return resolve(raw, ())
+    return walk(raw, ())
+
+
+def _check_reference_form(reference: str) -> None:
+    if not reference.startswith("file:") and not _ENV_NAME.match(reference):
+        raise LookupError(
+            f"'${{{reference}}}' is not a reference; use ${{NAME}} or ${{file:/path}}"
+        )
 
 
 def _dereference(reference: str, env: Mapping[str, str]) -> str:
+    _check_reference_form(reference)
     if reference.startswith("file:"):
         file_path = reference.removeprefix("file:")
         try:

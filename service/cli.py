@@ -1,0 +1,204 @@
+"""The ``enricher`` command (DESIGN 10, a contract).
+
+``run`` the service, ``dev`` the whole system on one machine, ``simulate`` one vendor,
+``check-config`` a tenants file, ``dlq list`` what failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import orjson
+from pydantic import ValidationError
+
+from service import __version__
+from service.settings import Settings
+from service.tenants import ConfigError, TenantsConfig, load_tenants
+
+__all__ = ["main"]
+
+T = TypeVar("T")
+
+
+def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
+    """uvloop where available: it makes the vendor-call path 15-40% cheaper (anchors/ceilings)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine)
+    return uvloop.run(coroutine)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False):
+            name = "ENRICHER_" + "_".join(str(p) for p in error["loc"]).upper()
+            click.echo(f"error: {name}: {error['msg']}", err=True)
+        raise SystemExit(2) from None
+
+
+def _tenants(path: Path) -> TenantsConfig:
+    try:
+        return load_tenants(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(problem.render(exc.source), err=True)
+        raise SystemExit(2) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="enricher")
+def main() -> None:
+    """Merge CRM and analytics events per interaction into contact-center platforms."""
+
+
+@main.command()
+def run() -> None:
+    """Run the service: configured by ENRICHER_* variables and the ENRICHER_CONFIG file."""
+    from service.logs import configure_logging
+    from service.runtime import Service
+
+    settings = _settings()
+    if settings.config is None:
+        click.echo("error: ENRICHER_CONFIG must name the tenants file", err=True)
+        raise SystemExit(2)
+    tenants = _tenants(settings.config)
+    service = Service(settings, tenants)
+    configure_logging(settings.log_format, settings.log_level, service.redactor)
+    try:
+        run_async(service.run())
+    except Exception as exc:
+        click.echo(
+            f"error: stopped on {type(exc).__name__}: {service.redactor(str(exc))}", err=True
+        )
+        raise SystemExit(1) from None
+
+
+@main.command("check-config")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option(
+    "--no-resolve",
+    is_flag=True,
+    help="Check ${...} references for form only (where the secrets are not available).",
+)
+def check_config(file: Path, no_resolve: bool) -> None:
+    """Validate a tenants file; every problem is printed as FILE:LINE:COLUMN: PATH: MESSAGE."""
+    try:
+        config = load_tenants(file, resolve=not no_resolve)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(problem.render(exc.source), err=True)
+        count = len(exc.problems)
+        click.echo(f"{file}: {count} problem{'s' if count != 1 else ''}", err=True)
+        raise SystemExit(1) from None
+    click.echo(f"{file}: OK, {len(config.tenants)} tenant(s)")
+    for name, tenant in sorted(config.tenants.items()):
+        click.echo(f"  {name}: {tenant.platform}, {len(tenant.fields)} mapped field(s)")
+
+
+@main.command()
+@click.argument("platform")
+@click.option("--port", type=int, default=8081, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+def simulate(platform: str, port: int, host: str) -> None:
+    """Serve one vendor simulator (its control API is under /_sim)."""
+    from service.simulators import SIMULATORS, run_simulator
+
+    if platform not in SIMULATORS:
+        known = ", ".join(sorted(SIMULATORS))
+        raise click.BadParameter(f"{platform!r} is not one of: {known}", param_hint="PLATFORM")
+
+    def started(url: str) -> None:
+        click.echo(f"{platform} simulator on {url} (control API: {url}/_sim)")
+
+    with contextlib.suppress(KeyboardInterrupt):
+        run_async(run_simulator(platform, port, host=host, on_started=started))
+
+
+@main.command()
+@click.option("--rate", type=float, default=5.0, show_default=True, help="Interactions per second.")
+@click.option("--duration", type=float, default=0, help="Stop after this many seconds (0: Ctrl-C).")
+@click.option("--http-port", type=int, default=8080, show_default=True)
+def dev(rate: float, duration: float, http_port: int) -> None:
+    """Everything on this machine: embedded broker, NICE CXone simulator, the service and
+    sample traffic, with a live summary of what gets delivered."""
+    from service.dev.devmode import run_dev
+
+    try:
+        exit_code = run_async(run_dev(rate=rate, duration=duration, http_port=http_port))
+    except KeyboardInterrupt:
+        exit_code = 0
+    raise SystemExit(exit_code)
+
+
+@main.group()
+def dlq() -> None:
+    """Inspect the dead-letter topic."""
+
+
+@dlq.command("list")
+@click.option("--tenant")
+@click.option("--platform")
+@click.option("--reason")
+@click.option("--interaction", "interaction_id")
+@click.option("--limit", type=int, default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def dlq_list(  # noqa: PLR0917 - click passes options as positional arguments
+    tenant: str | None,
+    platform: str | None,
+    reason: str | None,
+    interaction_id: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """List dead-lettered records with their provenance, oldest first."""
+    from service.delivery.dlq_reader import read_dead_letters
+
+    settings = _settings()
+    filters = {
+        "tenant": tenant,
+        "platform": platform,
+        "reason": reason,
+        "interaction_id": interaction_id,
+    }
+    records = run_async(
+        read_dead_letters(
+            settings.kafka_client_options(), settings.topic_dlq, filters=filters, limit=limit
+        )
+    )
+    for record in records:
+        p = record.provenance
+        if as_json:
+            click.echo(
+                orjson.dumps(
+                    {
+                        "partition": record.partition,
+                        "offset": record.offset,
+                        "key": record.key.decode("utf-8", "replace") if record.key else None,
+                        "provenance": p,
+                    }
+                )
+            )
+            continue
+        click.echo(
+            f"{record.partition}/{record.offset}  {p.get('reason', '?'):<22} "
+            f"{p.get('tenant', '-')}/{p.get('platform', '-')}  "
+            f"{(record.key or b'').decode('utf-8', 'replace')}  "
+            f"from {p.get('source_topic')}/{p.get('source_partition')}@{p.get('source_offset')}"
+            + (f"  status={p['http_status']}" if "http_status" in p else "")
+            + (f"  {p['detail']}" if "detail" in p else "")
+        )
+    if not as_json:
+        click.echo(f"{len(records)} record(s)", err=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

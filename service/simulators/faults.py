@@ -1,0 +1,324 @@
+"""Fault injection and request logging shared by every vendor simulator.
+
+The enricher's retry, backoff, breaker and Retry-After handling can only be trusted if the
+vendor doubles fail the way real vendors do, on demand and deterministically. This module keeps
+that machinery vendor-agnostic so each simulator only describes its own API:
+
+- ``FaultInjector``: an ordered list of ``FaultRule`` plus a global latency. Vendor routes ask
+  it first (``await injector.maybe_fault(request)``) so faults pre-empt auth and validation,
+  as a failing load balancer or gateway would.
+- ``RequestLog``: what the client actually sent (method, path, JSON or form body, headers
+  minus credentials) and what it got back, so tests can assert on the wire format.
+- ``observed_route_class``: an ``APIRoute`` subclass that wires both around every vendor route.
+- ``mount_fault_routes`` / ``mount_request_log_routes``: the control surface under ``/_sim``.
+
+Control routes (no auth, never faulted, never logged):
+
+- ``POST /_sim/faults`` with one ``FaultRule`` -> 201 with the stored rule (``id``,
+  ``remaining``).
+- ``GET /_sim/faults`` -> the active rules in match order.
+- ``DELETE /_sim/faults`` -> 204; removes every rule (the global latency stays).
+- ``GET /_sim/latency`` / ``PUT /_sim/latency`` ``{"ms": 100}`` -> the global latency added
+  to every vendor request.
+- ``GET /_sim/requests`` -> the request log, oldest first; ``DELETE /_sim/requests`` -> 204.
+"""
+
+import asyncio
+import json
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from itertools import count
+from typing import Any
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
+
+Clock = Callable[[], float]
+"""Seconds since the epoch; injected so tests can move time instead of sleeping."""
+
+Sleep = Callable[[float], Awaitable[None]]
+"""Injected so latency can be asserted on without slowing the suite."""
+
+CONTROL_PREFIX = "/_sim"
+REDACTED = "***"
+_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization"})
+_SECRET_FORM_FIELDS = frozenset({"password", "client_secret", "refresh_token"})
+_BODYLESS_STATUSES = frozenset({204, 304})
+
+
+def iso_time(epoch_seconds: float) -> str:
+    """Render a clock reading the way vendor payloads and logs write timestamps."""
+    text = datetime.fromtimestamp(epoch_seconds, UTC).isoformat(timespec="milliseconds")
+    return text.replace("+00:00", "Z")
+
+
+class FaultRule(BaseModel):
+    """One scripted misbehaviour; unset filters match everything.
+
+    ``status`` may be omitted when ``latency_ms`` is set: the request is then delayed and
+    passed through, which is how a single slow route is simulated without failing it.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    method: str | None = None
+    path_prefix: str | None = None
+    status: int | None = Field(default=None, ge=100, le=599)
+    times: int = Field(default=1, ge=0, description="0 = until cleared")
+    retry_after: str | None = Field(default=None, description='seconds ("2") or an HTTP date')
+    latency_ms: float | None = Field(default=None, ge=0)
+    body: JsonValue | None = None
+
+    @model_validator(mode="after")
+    def _does_something(self) -> "FaultRule":
+        if self.status is None and self.latency_ms is None:
+            raise ValueError("a fault rule needs a status, a latency_ms, or both")
+        return self
+
+    def matches(self, method: str, path: str) -> bool:
+        """Filters are deliberately simple so a test reads as the rule it installs."""
+        if self.method is not None and self.method.upper() != method.upper():
+            return False
+        return self.path_prefix is None or path.startswith(self.path_prefix)
+
+
+@dataclass
+class _ActiveRule:
+    id: int
+    rule: FaultRule
+    remaining: int | None
+
+    def view(self) -> dict[str, Any]:
+        return {"id": self.id, **self.rule.model_dump(), "remaining": self.remaining}
+
+
+def fault_response(rule: FaultRule) -> Response:
+    """Build the response a failing vendor or gateway in front of it would send."""
+    assert rule.status is not None
+    headers = {} if rule.retry_after is None else {"Retry-After": rule.retry_after}
+    if rule.status in _BODYLESS_STATUSES or rule.status < 200:
+        return Response(status_code=rule.status, headers=headers)
+    body = rule.body
+    if body is None:
+        body = {"error": "injected_fault", "message": f"simulated HTTP {rule.status}"}
+    return JSONResponse(body, status_code=rule.status, headers=headers)
+
+
+class FaultInjector:
+    """Ordered fault rules and a global latency, shared by one simulator instance."""
+
+    def __init__(self, *, sleep: Sleep = asyncio.sleep) -> None:
+        self._sleep = sleep
+        self._rules: list[_ActiveRule] = []
+        self._ids = count(1)
+        self.latency_ms: float = 0.0
+
+    def add(self, rule: FaultRule) -> dict[str, Any]:
+        active = _ActiveRule(next(self._ids), rule, rule.times or None)
+        self._rules.append(active)
+        return active.view()
+
+    def rules(self) -> list[dict[str, Any]]:
+        return [active.view() for active in self._rules]
+
+    def clear(self) -> None:
+        self._rules.clear()
+
+    def reset(self) -> None:
+        self.clear()
+        self.latency_ms = 0.0
+
+    def take(self, method: str, path: str) -> FaultRule | None:
+        """Consume one use of the first matching rule.
+
+        Synchronous on purpose: with no await between match and decrement, concurrent
+        requests can never both consume a rule's last use.
+        """
+        for active in self._rules:
+            if not active.rule.matches(method, path):
+                continue
+            if active.remaining is not None:
+                active.remaining -= 1
+                if active.remaining == 0:
+                    self._rules.remove(active)
+            return active.rule
+        return None
+
+    async def maybe_fault(self, request: Request) -> Response | None:
+        """Delay the request as configured and return the injected response, if any."""
+        rule = self.take(request.method, request.url.path)
+        rule_delay_ms = rule.latency_ms if rule is not None and rule.latency_ms else 0.0
+        delay_ms = self.latency_ms + rule_delay_ms
+        if delay_ms > 0:
+            await self._sleep(delay_ms / 1000)
+        if rule is None or rule.status is None:
+            return None
+        return fault_response(rule)
+
+
+def media_type(request: Request) -> str:
+    """The bare media type, because vendors switch on it and ignore parameters."""
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+def _json_body(raw: bytes) -> JsonValue | None:
+    try:
+        parsed: JsonValue = json.loads(raw)
+    except ValueError:
+        return None
+    return parsed
+
+
+def _form_body(raw: bytes) -> dict[str, str] | None:
+    try:
+        pairs = parse_qsl(raw.decode(), keep_blank_values=True)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return {k: REDACTED if k in _SECRET_FORM_FIELDS else v for k, v in pairs}
+
+
+@dataclass
+class RequestLog:
+    """Bounded, so a dev-mode simulator running for hours does not grow without limit."""
+
+    clock: Clock
+    max_entries: int = 10_000
+    _entries: deque[dict[str, Any]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._entries = deque(maxlen=self.max_entries)
+
+    async def record(self, request: Request, status: int, received_at: float) -> None:
+        try:
+            raw = await request.body()
+        except ClientDisconnect:
+            raw = b""
+        content_type = media_type(request)
+        is_form = content_type == "application/x-www-form-urlencoded"
+        self._entries.append(
+            {
+                "method": request.method,
+                "path": request.url.path,
+                "query": request.url.query,
+                "status": status,
+                "json": None if is_form or not raw else _json_body(raw),
+                "form": _form_body(raw) if is_form else None,
+                "headers": {
+                    k: v for k, v in request.headers.items() if k.lower() not in _SECRET_HEADERS
+                },
+                "time": iso_time(received_at),
+            }
+        )
+
+    def entries(self) -> list[dict[str, Any]]:
+        return list(self._entries)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+def observed_route_class(injector: FaultInjector, log: RequestLog) -> type[APIRoute]:
+    """Route class for vendor routes: faults first, then the handler, and log the outcome.
+
+    Vendor handlers should return their error responses rather than raise, so the log sees
+    every status; an exception that escapes is still logged (as 500) before propagating.
+    """
+
+    class ObservedRoute(APIRoute):
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            handler = super().get_route_handler()
+
+            async def observed(request: Request) -> Response:
+                received_at = log.clock()
+                status = 500
+                try:
+                    response = await injector.maybe_fault(request)
+                    if response is None:
+                        response = await handler(request)
+                    status = response.status_code
+                    return response
+                except HTTPException as exc:
+                    status = exc.status_code
+                    raise
+                except RequestValidationError:
+                    status = 422
+                    raise
+                finally:
+                    await log.record(request, status, received_at)
+
+            return observed
+
+    return ObservedRoute
+
+
+class LatencySetting(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ms: float = Field(ge=0)
+
+
+def add_control_route(
+    target: FastAPI | APIRouter,
+    path: str,
+    endpoint: Callable[..., Any],
+    method: str,
+    *,
+    status_code: int | None = None,
+) -> None:
+    """Register a ``/_sim`` route under one OpenAPI tag, apart from the vendor surface."""
+    target.add_api_route(
+        path, endpoint, methods=[method], status_code=status_code, tags=["simulator control"]
+    )
+
+
+def mount_fault_routes(
+    target: FastAPI | APIRouter, injector: FaultInjector, *, prefix: str = CONTROL_PREFIX
+) -> None:
+    """Expose the injector's controls; see the module docstring for the routes."""
+
+    async def add_fault(rule: FaultRule) -> dict[str, Any]:
+        return injector.add(rule)
+
+    async def list_faults() -> list[dict[str, Any]]:
+        return injector.rules()
+
+    async def clear_faults() -> Response:
+        injector.clear()
+        return Response(status_code=204)
+
+    async def get_latency() -> LatencySetting:
+        return LatencySetting(ms=injector.latency_ms)
+
+    async def set_latency(setting: LatencySetting) -> LatencySetting:
+        injector.latency_ms = setting.ms
+        return setting
+
+    add_control_route(target, f"{prefix}/faults", add_fault, "POST", status_code=201)
+    add_control_route(target, f"{prefix}/faults", list_faults, "GET")
+    add_control_route(target, f"{prefix}/faults", clear_faults, "DELETE")
+    add_control_route(target, f"{prefix}/latency", get_latency, "GET")
+    add_control_route(target, f"{prefix}/latency", set_latency, "PUT")
+
+
+def mount_request_log_routes(
+    target: FastAPI | APIRouter, log: RequestLog, *, prefix: str = CONTROL_PREFIX
+) -> None:
+    """Expose the request log; see the module docstring for the routes."""
+
+    async def list_requests() -> list[dict[str, Any]]:
+        return log.entries()
+
+    async def clear_requests() -> Response:
+        log.clear()
+        return Response(status_code=204)
+
+    add_control_route(target, f"{prefix}/requests", list_requests, "GET")
+    add_control_route(target, f"{prefix}/requests", clear_requests, "DELETE")
