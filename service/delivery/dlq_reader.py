@@ -6,6 +6,7 @@ seen at start), so looking at the DLQ never moves anybody's offsets.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +46,7 @@ async def read_dead_letters(
     *,
     filters: Mapping[str, str | None] | None = None,
     limit: int | None = None,
+    timeout: float = 30.0,
 ) -> list[DeadLetterRecord]:
     consumer = AIOKafkaConsumer(**client_options, enable_auto_commit=False, group_id=None)
     await consumer.start()
@@ -56,25 +58,26 @@ async def read_dead_letters(
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)
-        remaining = {tp for tp in tps if ends[tp] > 0}
         found: list[DeadLetterRecord] = []
-        while remaining:
-            batches = await consumer.getmany(*remaining, timeout_ms=1000)
-            if not batches:
-                break
-            for tp, records in batches.items():
+        deadline = time.monotonic() + timeout
+        # The end offsets are a lower bound, not the stopping point: some brokers (the embedded
+        # Tansu among them) under-report the end of a partition written in multi-record
+        # batches. Read past them until a poll comes back empty.
+        while time.monotonic() < deadline:
+            batches = await consumer.getmany(*tps, timeout_ms=250)
+            for records in batches.values():
                 for r in records:
-                    if r.offset >= ends[tp]:
-                        continue
                     record = DeadLetterRecord(
                         r.partition, r.offset, r.timestamp, r.key, r.value, tuple(r.headers or ())
                     )
                     if record.matches(filters or {}):
                         found.append(record)
-                if records and records[-1].offset >= ends[tp] - 1:
-                    remaining.discard(tp)
             if limit is not None and len(found) >= limit:
                 break
+            if not batches and all([await consumer.position(tp) >= ends[tp] for tp in tps]):
+                break
+        else:
+            raise TimeoutError(f"could not read {topic} to its end within {timeout:g}s")
         found.sort(key=lambda r: (r.timestamp_ms, r.partition, r.offset))
         return found[:limit] if limit is not None else found
     finally:

@@ -78,7 +78,10 @@ def analytics_json(**overrides: Any) -> dict[str, Any]:
         "tenant": "acme",
         "interaction_id": "call-000123",
         "source": "speech-analytics",
-        "data": {"sentiment": {"label": "negative", "score": -0.62}, "topics": ["billing", "cancel"]},
+        "data": {
+            "sentiment": {"label": "negative", "score": -0.62},
+            "topics": ["billing", "cancel"],
+        },
     }
     body.update(overrides)
     return body

@@ -7,10 +7,17 @@ from service.delivery.dead_letter import DeadLetter, dead_letter_headers
 
 def test_provenance_headers_are_added_and_original_headers_kept() -> None:
     letter = DeadLetter(
-        reason="rejected", source_topic="interactions.closed", source_partition=3,
-        source_offset=42, service_version="1.2.3", http_status=400, attempts=1,
-        first_failure_at=datetime(2026, 11, 20, tzinfo=UTC), tenant="acme",
-        platform="nice-cxone", revision=2,
+        reason="rejected",
+        source_topic="interactions.closed",
+        source_partition=3,
+        source_offset=42,
+        service_version="1.2.3",
+        http_status=400,
+        attempts=1,
+        first_failure_at=datetime(2026, 11, 20, tzinfo=UTC),
+        tenant="acme",
+        platform="nice-cxone",
+        revision=2,
     )
     headers = dict(dead_letter_headers([("traceparent", b"00-abc")], letter))
     assert headers["traceparent"] == b"00-abc"

@@ -18,8 +18,11 @@ TENANT = Tenant.model_validate(
     {
         "platform": "nice-cxone",
         "nice-cxone": {
-            "issuer": "https://x", "client_id": "c", "client_secret": "s",
-            "access_key_id": "k", "access_key_secret": "ks",
+            "issuer": "https://x",
+            "client_id": "c",
+            "client_secret": "s",
+            "access_key_id": "k",
+            "access_key_secret": "ks",
         },
         "delivery": {"max_attempts": 3},
         "fields": {"Crm": {"from": "crm"}, "Score": {"from": "score", "type": "number"}},
@@ -52,8 +55,13 @@ async def setup(*outcomes: Outcome) -> tuple[Deliverer, ScriptedAdapter, MemoryL
         sleeps.append(seconds)
 
     deliverer = Deliverer(
-        ledger, {"acme": TENANT}, {"acme": adapter}, Metrics(), RetryPolicy(0.5, 30),
-        sleep=sleep, wall_clock=lambda: NOW,
+        ledger,
+        {"acme": TENANT},
+        {"acme": adapter},
+        Metrics(),
+        RetryPolicy(0.5, 30),
+        sleep=sleep,
+        wall_clock=lambda: NOW,
     )
     return deliverer, adapter, ledger, sleeps
 
@@ -75,7 +83,7 @@ async def test_held_until_close_then_delivered_once() -> None:
 
 
 async def test_transient_failures_retry_with_backoff_then_succeed() -> None:
-    deliverer, adapter, ledger, sleeps = await setup(FAIL, FAIL, OK)
+    deliverer, _adapter, ledger, sleeps = await setup(FAIL, FAIL, OK)
     await ledger.merge(closed(fields={"crm": "A-1"}), NOW, timedelta(days=1))
     report = await deliverer.deliver("acme", "call-1")
     assert (report.kind, report.attempts) == (ReportKind.DELIVERED, 3)
@@ -95,7 +103,7 @@ async def test_retries_are_bounded() -> None:
 
 async def test_permanent_outcome_is_not_retried() -> None:
     rejected = Outcome(OutcomeKind.PERMANENT, "rejected", 400)
-    deliverer, adapter, ledger, sleeps = await setup(rejected)
+    deliverer, _adapter, ledger, sleeps = await setup(rejected)
     await ledger.merge(closed(fields={"crm": "A-1"}), NOW, timedelta(days=1))
     report = await deliverer.deliver("acme", "call-1")
     assert (report.kind, report.attempts) == (ReportKind.DEAD, 1)

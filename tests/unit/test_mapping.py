@@ -20,7 +20,9 @@ def test_maps_renames_and_leaves_out_absent_and_null_sources() -> None:
 
 
 def test_a_value_that_cannot_be_coerced_is_reported_not_dropped() -> None:
-    mapped = map_fields({"a": "n/a", "b": "7"}, {"A": rule("a", "number"), "B": rule("b", "number")})
+    mapped = map_fields(
+        {"a": "n/a", "b": "7"}, {"A": rule("a", "number"), "B": rule("b", "number")}
+    )
     assert mapped.values == {"B": 7}
     assert [(p.target, p.source) for p in mapped.problems] == [("A", "a")]
 
@@ -51,8 +53,14 @@ def test_coercion(value: object, type_: str | None, expected: object) -> None:
 
 @pytest.mark.parametrize(
     ("value", "type_"),
-    [(True, "number"), ("abc", "number"), ("nan", "number"), (("1",), "number"), (2, "boolean"),
-     ("maybe", "boolean")],
+    [
+        (True, "number"),
+        ("abc", "number"),
+        ("nan", "number"),
+        (("1",), "number"),
+        (2, "boolean"),
+        ("maybe", "boolean"),
+    ],
 )
 def test_coercion_refuses_what_it_would_have_to_guess(value: object, type_: str) -> None:
     with pytest.raises(CoercionError):

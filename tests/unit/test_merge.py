@@ -71,7 +71,10 @@ def test_delivered_revision_never_moves_back() -> None:
 # -- properties --------------------------------------------------------------------------
 
 values = st.one_of(
-    st.none(), st.booleans(), st.integers(-5, 5), st.text(max_size=3),
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 5),
+    st.text(max_size=3),
     st.tuples(st.integers(0, 3)),
 )
 field_maps = st.dictionaries(st.sampled_from(["a", "b", "c.d", "e"]), values, max_size=3)

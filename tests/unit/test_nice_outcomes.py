@@ -25,22 +25,39 @@ SETTINGS = NiceCxoneSettings(
 
 
 def delivery(ref: dict[str, str] | None = None) -> Delivery:
-    return Delivery("acme", "call-1", 3, ref if ref is not None else {"contact_id": "86 75"},
-                    "voice", "Handled", T0, {"Sentiment": "neg", "Vip": True, "Score": 0.5})
+    return Delivery(
+        "acme",
+        "call-1",
+        3,
+        ref if ref is not None else {"contact_id": "86 75"},
+        "voice",
+        "Handled",
+        T0,
+        {"Sentiment": "neg", "Vip": True, "Score": 0.5},
+    )
 
 
 def test_contact_level_put_is_a_json_array_of_single_key_objects() -> None:
     request = build_request(SETTINGS, "https://api-na1.example/", delivery(), "tok")
     assert isinstance(request, HttpRequest)
     assert request.method == "PUT"
-    assert request.url == "https://api-na1.example/business-data-manager/v1/business-data/contact/86%2075"
+    assert (
+        request.url
+        == "https://api-na1.example/business-data-manager/v1/business-data/contact/86%2075"
+    )
     assert request.headers["Authorization"] == "Bearer tok"
-    assert orjson.loads(request.body or b"") == [{"Sentiment": "neg"}, {"Vip": True}, {"Score": 0.5}]
+    assert orjson.loads(request.body or b"") == [
+        {"Sentiment": "neg"},
+        {"Vip": True},
+        {"Score": 0.5},
+    ]
 
 
 def test_segment_level_needs_a_segment_id() -> None:
     segment = SETTINGS.model_copy(update={"level": "segment"})
-    request = build_request(segment, "https://api", delivery({"contact_id": "1", "segment_id": "s/1"}), "t")
+    request = build_request(
+        segment, "https://api", delivery({"contact_id": "1", "segment_id": "s/1"}), "t"
+    )
     assert isinstance(request, HttpRequest)
     assert request.url.endswith("/contact/1/segment/s%2F1")
     missing = build_request(segment, "https://api", delivery({"contact_id": "1"}), "t")

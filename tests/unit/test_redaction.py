@@ -6,7 +6,7 @@ from service.redaction import Redactor
 def test_known_secrets_and_token_shapes_are_masked() -> None:
     redact = Redactor(["s3cr3t-value"])
     text = redact(
-        'failed with s3cr3t-value; Authorization: Bearer abc.def-ghi; '
+        "failed with s3cr3t-value; Authorization: Bearer abc.def-ghi; "
         '{"access_token": "zzz", "ok": 1} eyJhbGciOiJIUzI1NiJ9.eyJ0ZW5hbnQiOiJ4In0.c2ln'
     )
     assert "s3cr3t-value" not in text

@@ -52,8 +52,10 @@ def problems(text: str, env: dict[str, str] | None = None) -> list[str]:
 
 
 def test_every_problem_is_reported_with_its_location(tmp_path: Path) -> None:
-    text = good(tmp_path).replace("type: number", "type: numbr").replace(
-        "{from: crm_account}", "{from: crm_account, colour: red}"
+    text = (
+        good(tmp_path)
+        .replace("type: number", "type: numbr")
+        .replace("{from: crm_account}", "{from: crm_account, colour: red}")
     )
     found = problems(text, env={"ACME_NICE_KEY_ID": "kid"})
     assert found == [

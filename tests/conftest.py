@@ -1,0 +1,3 @@
+"""Shared fixtures: the Kafka-protocol broker for every integration test."""
+
+pytest_plugins = ["tests.fixtures.broker"]

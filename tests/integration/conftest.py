@@ -1,0 +1,201 @@
+"""Fixtures for tests that run the real service against the real broker and simulator.
+
+Every test gets its own topics, consumer group, ledger file and simulator, so tests sharing
+one broker never see each other's records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from service.delivery.dlq_reader import DeadLetterRecord, read_dead_letters
+from service.http_server import AppServer
+from service.runtime import Service
+from service.settings import Settings
+from service.simulators.nice_cxone import NiceSimConfig, create_app
+from service.tenants import parse_tenants
+
+NICE_TENANT_ID = "11111111-2222-3333-4444-555555555555"
+FIELDS = {"Sentiment", "SentimentScore", "Topics", "CrmAccount", "CaseNumber", "Vip"}
+
+TENANTS_YAML = """
+tenants:
+  acme:
+    platform: nice-cxone
+    nice-cxone:
+      issuer: ${ISSUER}
+      client_id: enricher-dev
+      client_secret: ${CLIENT_SECRET}
+      access_key_id: ${KEY_ID}
+      access_key_secret: ${KEY_SECRET}
+      not_found_grace: 1m
+    delivery: {max_attempts: 4, timeout: 5s}
+    fields:
+      Sentiment: {from: sentiment.label}
+      SentimentScore: {from: sentiment.score, type: number}
+      Topics: {from: topics}
+      CrmAccount: {from: crm_account}
+      CaseNumber: {from: case_number, type: string}
+      Vip: {from: vip, type: boolean}
+"""
+SECRETS = {
+    "CLIENT_SECRET": "dev-client-secret",
+    "KEY_ID": "dev-key-id",
+    "KEY_SECRET": "dev-key-secret",
+}
+
+
+async def wait_for(
+    check: Callable[[], Awaitable[bool]], timeout: float = 20, what: str = "condition"
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+@dataclass
+class Sim:
+    url: str
+    control: httpx.AsyncClient
+
+    async def contact(self, contact_id: str, **extra: Any) -> None:
+        body = {"contact_id": contact_id, "tenant_id": NICE_TENANT_ID, **extra}
+        (await self.control.post("/_sim/contacts", json=body)).raise_for_status()
+
+    async def fields(self, contact_id: str) -> dict[str, Any]:
+        """What the vendor stores for a contact (its first segment)."""
+        response = await self.control.get(f"/_sim/contacts/{contact_id}")
+        response.raise_for_status()
+        segments = response.json()["segments"]
+        return dict(next(iter(segments.values()), {}))
+
+    async def puts(self) -> list[dict[str, Any]]:
+        log = (await self.control.get("/_sim/requests")).json()
+        return [r for r in log if r["method"] == "PUT"]
+
+    async def fault(self, **rule: Any) -> None:
+        (await self.control.post("/_sim/faults", json=rule)).raise_for_status()
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[Sim]:
+    async with (
+        AppServer(create_app(NiceSimConfig(field_catalogue=FIELDS))) as server,
+        httpx.AsyncClient(base_url=server.url, timeout=10) as control,
+    ):
+        yield Sim(server.url, control)
+
+
+def test_settings(bootstrap: str, tmp_path: Path, **overrides: Any) -> Settings:
+    suffix = uuid.uuid4().hex[:10]
+    values: dict[str, Any] = {
+        "kafka_bootstrap_servers": bootstrap,
+        "kafka_enable_idempotence": False,
+        "create_topics": True,
+        "topic_partitions": 2,
+        "topic_closed": f"closed-{suffix}",
+        "topic_analytics": f"analytics-{suffix}",
+        "topic_dlq": f"dlq-{suffix}",
+        "group_id": f"enricher-{suffix}",
+        "ledger_url": f"sqlite:///{tmp_path}/ledger-{suffix}.sqlite3",
+        "http_host": "127.0.0.1",
+        "http_port": 0,
+        "commit_interval": timedelta(milliseconds=200),
+        "retry_base_delay": timedelta(milliseconds=50),
+        "retry_max_delay": timedelta(seconds=2),
+        "shutdown_drain": timedelta(seconds=5),
+        "config": None,
+        **overrides,
+    }
+    return Settings(**values)
+
+
+@dataclass
+class Running:
+    service: Service
+    task: asyncio.Task[None]
+    producer: AIOKafkaProducer
+    sim: Sim
+    http: httpx.AsyncClient
+
+    @property
+    def settings(self) -> Settings:
+        return self.service.settings
+
+    async def send(
+        self, topic: str, key: str | bytes | None, value: dict[str, Any] | bytes
+    ) -> None:
+        raw_key = key.encode() if isinstance(key, str) else key
+        raw_value = value if isinstance(value, bytes) else orjson.dumps(value)
+        await self.producer.send_and_wait(topic, value=raw_value, key=raw_key)
+
+    async def closed(self, body: dict[str, Any]) -> None:
+        await self.send(
+            self.settings.topic_closed, f"{body['tenant']}:{body['interaction_id']}", body
+        )
+
+    async def analytics(self, body: dict[str, Any]) -> None:
+        await self.send(
+            self.settings.topic_analytics, f"{body['tenant']}:{body['interaction_id']}", body
+        )
+
+    async def dead_letters(self) -> list[DeadLetterRecord]:
+        return await read_dead_letters(
+            self.settings.kafka_client_options(), self.settings.topic_dlq
+        )
+
+    def metric(self, name: str, **labels: str) -> float:
+        value = self.service.metrics.registry.get_sample_value(name, labels)
+        return value or 0.0
+
+
+ServiceFactory = Callable[..., Any]
+
+
+@pytest.fixture
+def run_service(kafka_bootstrap: str, sim: Sim, tmp_path: Path) -> Callable[..., Any]:
+    """``async with run_service(**settings) as running:`` starts the service and waits until
+    it has joined its group; leaving the block stops it gracefully."""
+
+    @asynccontextmanager
+    async def start(
+        settings: Settings | None = None, wait_joined: bool = True, **kwargs: Any
+    ) -> AsyncIterator[Running]:
+        settings = settings or test_settings(kafka_bootstrap, tmp_path)
+        tenants = parse_tenants(TENANTS_YAML, environ={"ISSUER": sim.url, **SECRETS})
+        service = Service(settings, tenants, **kwargs)
+        task = asyncio.create_task(service.run(handle_signals=False))
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, enable_idempotence=False)
+        await producer.start()
+        try:
+            if wait_joined:
+
+                async def joined() -> bool:
+                    if task.done():
+                        task.result()
+                    return service.health.joined
+
+                await wait_for(joined, 60, "the consumer group join")
+            async with httpx.AsyncClient(base_url=service.http.url, timeout=10) as http:
+                yield Running(service, task, producer, sim, http)
+        finally:
+            await producer.stop()
+            service.stop()
+            await asyncio.wait_for(task, 30)
+
+    return start
