@@ -99,6 +99,10 @@ class Pipeline:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_interval_ms=600_000,
+            session_timeout_ms=int(self._settings.kafka_session_timeout.total_seconds() * 1000),
+            heartbeat_interval_ms=int(
+                self._settings.kafka_heartbeat_interval.total_seconds() * 1000
+            ),
         )
         self._consumer = consumer
         consumer.subscribe(list(self._settings.input_topics), listener=_Rebalance(self))

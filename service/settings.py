@@ -12,7 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.durations import Duration
@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     kafka_ssl_keyfile: Path | None = None
     kafka_enable_idempotence: bool = True
     """Idempotent DLQ writes; turn off only for brokers without it (the embedded dev broker)."""
+    kafka_session_timeout: Duration = timedelta(seconds=10)
+    kafka_heartbeat_interval: Duration = timedelta(seconds=3)
     group_id: str = "interaction-enricher"
     client_id: str = "interaction-enricher"
 
@@ -86,6 +88,11 @@ class Settings(BaseSettings):
                 except OSError as exc:
                     raise ValueError(f"{name}_file {file_value!r}: {exc.strerror}") from None
         return values
+
+    @field_validator("config", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value
 
     @model_validator(mode="after")
     def _ledger_scheme(self) -> Settings:

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import click
 import httpx
-from service.dev.broker import EmbeddedBroker
 
+from service.dev.broker import EmbeddedBroker
 from service.dev.traffic import TrafficGenerator
 from service.http_server import AppServer
 from service.logs import configure_logging
@@ -97,6 +97,8 @@ def _service(bootstrap: str, sim_url: str, workdir: Path, http_port: int) -> Ser
         create_topics=True,
         topic_partitions=4,
         group_id="enricher-dev",
+        kafka_session_timeout=timedelta(seconds=6),  # a join takes half of it on this broker
+        kafka_heartbeat_interval=timedelta(milliseconds=500),
         ledger_url=f"sqlite:///{workdir}/ledger.sqlite3",
         http_host="127.0.0.1",
         http_port=http_port,
@@ -156,8 +158,9 @@ def _counts(metrics: Metrics, traffic: TrafficGenerator) -> str:
 
 async def _summary_line(metrics: Metrics, traffic: TrafficGenerator, sim: httpx.AsyncClient) -> str:
     line = _counts(metrics, traffic)
-    if len(traffic.contacts) >= 5:
-        contact_id = traffic.contacts[-5]  # old enough for its analytics to have arrived
+    lag = max(5, int(traffic.rate * 4))  # old enough for its late analytics to have arrived
+    if len(traffic.contacts) >= lag:
+        contact_id = traffic.contacts[-lag]
         response = await sim.get(f"/_sim/contacts/{contact_id}")
         if response.status_code == 200:
             segments = response.json().get("segments", {})

@@ -119,6 +119,8 @@ def test_settings(bootstrap: str, tmp_path: Path, **overrides: Any) -> Settings:
         "retry_base_delay": timedelta(milliseconds=50),
         "retry_max_delay": timedelta(seconds=2),
         "shutdown_drain": timedelta(seconds=5),
+        "kafka_session_timeout": timedelta(seconds=6),
+        "kafka_heartbeat_interval": timedelta(milliseconds=500),
         "config": None,
         **overrides,
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,7 +16,7 @@ T0 = datetime(2026, 11, 20, 10, 15, tzinfo=UTC)
 def closed(
     event_id: str = "e-closed",
     at: datetime = T0,
-    fields: dict[str, Value] | None = None,
+    fields: Mapping[str, Value] | None = None,
     ref: dict[str, str] | None = None,
     interaction_id: str = "call-1",
     tenant: str = "acme",
@@ -36,7 +37,7 @@ def closed(
 def analytics(
     event_id: str = "e-analytics",
     at: datetime = T0 + timedelta(minutes=2),
-    fields: dict[str, Value] | None = None,
+    fields: Mapping[str, Value] | None = None,
     interaction_id: str = "call-1",
     tenant: str = "acme",
 ) -> Event:
