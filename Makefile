@@ -27,6 +27,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+## bench: the pure core's cost per event against a JSON-decode baseline
+bench: $(STAMP)
+	$(BIN)/python -m bench.core
+
 ## check: what CI runs
 check: lint typecheck test
 

@@ -65,15 +65,26 @@ class OffsetTracker(Generic[P]):
             self._partitions.pop(partition, None)
             self._committed.pop(partition, None)
 
-    def add(self, partition: P, offset: int) -> None:
-        self._partitions.setdefault(partition, PartitionOffsets()).add(offset)
+    def add(self, partition: P, offset: int) -> PartitionOffsets | None:
+        """Track a record read from an owned partition.
 
-    def complete(self, partition: P, offset: int) -> bool:
-        """False when the partition is no longer owned: the completion is dropped."""
+        Returns the partition's tracking state as a ticket for :meth:`complete`, or None when
+        the partition is not owned (a record fetched before a revoke): such a record must be
+        dropped, not processed, because another replica now owns it.
+        """
         offsets = self._partitions.get(partition)
         if offsets is None:
+            return None
+        offsets.add(offset)
+        return offsets
+
+    def complete(self, partition: P, offset: int, ticket: PartitionOffsets) -> bool:
+        """False when the partition was revoked since the record was read (even if it was
+        assigned again since): the completion belongs to a past ownership and is dropped, so it
+        can never let a commit pass a record the current owner has not finished."""
+        if self._partitions.get(partition) is not ticket:
             return False
-        offsets.complete(offset)
+        ticket.complete(offset)
         return True
 
     def to_commit(self, partitions: Iterable[P] | None = None) -> dict[P, int]:

@@ -31,7 +31,7 @@ from service.events import BadInput, parse_event
 from service.health import Health
 from service.ledger.base import Ledger
 from service.metrics import UNKNOWN, Metrics
-from service.offsets import OffsetTracker
+from service.offsets import OffsetTracker, PartitionOffsets
 from service.redaction import Redactor
 from service.settings import Settings
 from service.tenants import Tenant
@@ -82,6 +82,7 @@ class Pipeline:
         self._chains: dict[bytes | None, asyncio.Task[None]] = {}
         self._tasks: dict[TopicPartition, set[asyncio.Task[None]]] = {}
         self._stop = asyncio.Event()
+        self._generation = 0  # bumped on every assignment change
         self._consumer: Any = None
         self._fatal: BaseException | None = None
 
@@ -124,22 +125,24 @@ class Pipeline:
         while not self._stop.is_set():
             batches = await consumer.getmany(timeout_ms=200, max_records=500)
             self._health.beat()
+            generation = self._generation
             for records in batches.values():
                 for record in records:
-                    if self._stop.is_set():
-                        return
+                    # A rebalance can run while admission waits for capacity; the rest of a
+                    # batch fetched under the old assignment is abandoned, and the partitions
+                    # are read again from their committed offsets by whoever owns them now.
+                    if self._stop.is_set() or self._generation != generation:
+                        break
                     await self._admit(record)
 
     async def _shutdown(self, consumer: Any) -> None:
-        budget = self._settings.shutdown_drain.total_seconds()
         pending = [t for tasks in self._tasks.values() for t in tasks]
-        if pending and self._fatal is None:
-            log.info("draining", in_flight=len(pending), budget_seconds=budget)
-            _, still_running = await asyncio.wait(pending, timeout=budget)
-            for task in still_running:
-                task.cancel()
         if self._fatal is None:
+            log.info("draining", in_flight=len(pending))
+            await self._drain(pending, self._settings.shutdown_drain.total_seconds())
             await self._commit()
+        else:
+            await self._drain(pending, 0)
         with contextlib.suppress(KafkaError):
             await consumer.stop()
         self._health.joined = False
@@ -156,16 +159,21 @@ class Pipeline:
                 if self._stop.is_set():
                     return
         tp = TopicPartition(record.topic, record.partition)
-        self._tracker.add(tp, record.offset)
+        ticket = self._tracker.add(tp, record.offset)
+        if ticket is None:  # fetched before this partition was revoked
+            self._capacity.release()
+            return
         previous = self._chains.get(record.key)
         task = asyncio.create_task(self._process(tp, record, previous))
         if record.key is not None:
             self._chains[record.key] = task
         self._tasks.setdefault(tp, set()).add(task)
         self._metrics.in_flight.inc()
-        task.add_done_callback(lambda t: self._finished(tp, record, t))
+        task.add_done_callback(lambda t: self._finished(tp, record, t, ticket))
 
-    def _finished(self, tp: TopicPartition, record: Any, task: asyncio.Task[None]) -> None:
+    def _finished(
+        self, tp: TopicPartition, record: Any, task: asyncio.Task[None], ticket: PartitionOffsets
+    ) -> None:
         self._capacity.release()
         self._metrics.in_flight.dec()
         self._tasks.get(tp, set()).discard(task)
@@ -177,7 +185,7 @@ class Pipeline:
         if error is not None:
             self._fail(error, record)
             return
-        self._tracker.complete(tp, record.offset)
+        self._tracker.complete(tp, record.offset, ticket)
 
     def _fail(self, error: BaseException, record: Any) -> None:
         if self._fatal is None:
@@ -266,7 +274,8 @@ class Pipeline:
             reason=outcome.reason,
             error_class=outcome.error_class or "VendorError",
             http_status=outcome.status,
-            response_excerpt=self._redact(outcome.excerpt) if outcome.excerpt else None,
+            # Redact before cutting, so a secret straddling the cut is still masked whole.
+            response_excerpt=self._redact(outcome.excerpt)[:300] if outcome.excerpt else None,
             attempts=report.attempts,
             first_failure_at=report.first_failure_at,
             last_failure_at=report.last_failure_at,
@@ -289,6 +298,7 @@ class Pipeline:
     # -- group membership and commits --------------------------------------------------------
 
     def _on_assigned(self, assigned: list[TopicPartition]) -> None:
+        self._generation += 1
         self._tracker.assign(assigned)
         self._health.joined = True
         self._metrics.assigned_partitions.set(len(self._tracker.partitions))
@@ -297,14 +307,26 @@ class Pipeline:
     async def _on_revoked(self, revoked: list[TopicPartition]) -> None:
         """Finish what can finish within the drain budget, commit it, then forget the
         partitions so a late completion can never be committed by a replica that lost them."""
+        self._generation += 1
         pending = [t for tp in revoked for t in self._tasks.get(tp, ())]
-        if pending:
-            await asyncio.wait(pending, timeout=self._settings.shutdown_drain.total_seconds())
+        await self._drain(pending, self._settings.shutdown_drain.total_seconds())
         if self._fatal is None:
             await self._commit(revoked)
         self._tracker.revoke(revoked)
         self._metrics.assigned_partitions.set(len(self._tracker.partitions))
         log.info("partitions_revoked", partitions=[f"{p.topic}/{p.partition}" for p in revoked])
+
+    async def _drain(self, tasks: list[asyncio.Task[None]], budget: float) -> None:
+        """Let ``tasks`` finish within ``budget``, then cancel the rest and wait for them, so
+        nothing from a lost partition or a stopped pipeline keeps calling vendors."""
+        if not tasks:
+            return
+        _, still_running = await asyncio.wait(tasks, timeout=budget) if budget > 0 else ((), tasks)
+        for task in still_running:
+            task.cancel()
+        if still_running:
+            log.warning("abandoned_in_flight", tasks=len(still_running))
+            await asyncio.gather(*still_running, return_exceptions=True)
 
     async def _commit_periodically(self) -> None:
         interval = self._settings.commit_interval.total_seconds()

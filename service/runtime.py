@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -36,6 +37,12 @@ from service.transport import AiohttpTransport
 __all__ = ["Service"]
 
 log = structlog.get_logger("enricher")
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 class Service:
@@ -74,7 +81,9 @@ class Service:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.stop)
-        async with self.http:
+        async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(self._close_ledger)
+            await stack.enter_async_context(self.http)
             log.info(
                 "starting",
                 version=__version__,
@@ -91,18 +100,32 @@ class Service:
                 linger_ms=5,
             )
             await producer.start()
+            stack.push_async_callback(producer.stop)
             transport = AiohttpTransport()
+            stack.push_async_callback(transport.close)
+            purge = asyncio.create_task(self._purge_periodically(), name="ledger-purge")
+            stack.push_async_callback(_cancel, purge)
+            self._pipeline = self._build_pipeline(producer, transport)
+            if self._stop_requested.is_set():
+                self._pipeline.stop()
+            await self._pipeline.run()
+
+    async def _close_ledger(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.ledger.close()
+        log.info("stopped")
+
+    async def _purge_periodically(self, every: float = 600.0) -> None:
+        """Expired entries are invisible at once; this only reclaims their space."""
+        while True:
+            await asyncio.sleep(every)
             try:
-                self._pipeline = self._build_pipeline(producer, transport)
-                if self._stop_requested.is_set():
-                    self._pipeline.stop()
-                await self._pipeline.run()
-            finally:
-                await producer.stop()
-                await transport.close()
-                with contextlib.suppress(Exception):
-                    await self.ledger.close()
-                log.info("stopped")
+                purged = await self.ledger.purge_expired(datetime.now(UTC))
+            except Exception as exc:  # the next round tries again; readiness reports the ledger
+                log.warning("ledger_purge_failed", error=self.redactor(str(exc)))
+                continue
+            if purged:
+                log.info("ledger_purged", entries=purged)
 
     def _build_pipeline(self, producer: AIOKafkaProducer, transport: AiohttpTransport) -> Pipeline:
         settings = self.settings

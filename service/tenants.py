@@ -9,6 +9,7 @@ secret setting is an error, so a secret committed to a ConfigMap is caught by
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -70,7 +71,6 @@ class Limits(_Strict):
 class DeliveryPolicy(_Strict):
     """When and how hard to try; defaults suit a vendor with a few seconds of bad weather."""
 
-    hold_max: Duration = timedelta(hours=24)
     max_attempts: int = Field(default=5, ge=1, le=50)
     timeout: Duration = timedelta(seconds=10)
 
@@ -118,10 +118,13 @@ class Tenant(_Strict):
         block = self.nice_cxone
         if block is None:
             return []
+        client_secret = block.client_secret.get_secret_value()
+        basic = base64.b64encode(f"{block.client_id}:{client_secret}".encode()).decode()
         return [
-            block.client_secret.get_secret_value(),
+            client_secret,
             block.access_key_id.get_secret_value(),
             block.access_key_secret.get_secret_value(),
+            basic,  # as it travels in the token request's Authorization header
         ]
 
 

@@ -45,7 +45,8 @@ class PlatformAdapter(Protocol):
     async def close(self) -> None: ...
 
 
-def excerpt(body: bytes, limit: int = 200) -> str:
+def excerpt(body: bytes, limit: int = 1000) -> str:
+    """A bounded piece of a vendor answer; callers redact it before cutting it shorter."""
     text = body[: limit * 2].decode("utf-8", errors="replace").replace("\n", " ").strip()
     return text if len(text) <= limit else text[: limit - 1] + "…"
 

@@ -141,11 +141,11 @@ class NiceCxoneAdapter:
 
     async def send(self, delivery: Delivery) -> Outcome:
         try:
-            outcome = await self._put(delivery)
+            token, outcome = await self._put(delivery)
             if outcome.status == 401:
                 # One renewal on 401: the token may have been revoked or expired early.
-                self._token = None
-                outcome = await self._put(delivery)
+                self._forget(token)
+                _, outcome = await self._put(delivery)
         except AuthFailure as failure:
             return failure.outcome
         except TransportError as exc:
@@ -154,22 +154,28 @@ class NiceCxoneAdapter:
             )
         return outcome
 
-    async def _put(self, delivery: Delivery) -> Outcome:
+    def _forget(self, token: str) -> None:
+        """Drop ``token`` unless another delivery already replaced it: many calls refused at
+        once must lead to one renewal, not one each."""
+        if self._token is not None and self._token.value == token:
+            self._token = None
+
+    async def _put(self, delivery: Delivery) -> tuple[str, Outcome]:
         token = await self._access_token()
         api_base = await self._api_endpoint(token)
         request = build_request(self._settings, api_base, delivery, token)
         if isinstance(request, Outcome):
-            return request
+            return token, request
         response = await self._transport.send(request, self._timeout)
         if response.status == 401:
-            return Outcome(
+            return token, Outcome(
                 OutcomeKind.PERMANENT,
                 "auth_failed",
                 status=401,
                 excerpt=excerpt(response.body),
                 error_class="AuthError",
             )
-        return classify(response, delivery, self._settings, self._wall_clock())
+        return token, classify(response, delivery, self._settings, self._wall_clock())
 
     async def _access_token(self) -> str:
         token = self._token

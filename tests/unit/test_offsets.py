@@ -41,23 +41,51 @@ def test_gaps_in_offsets_do_not_block_commits() -> None:
 def test_revoked_partition_is_never_committed_and_late_completions_are_dropped() -> None:
     tracker: OffsetTracker[str] = OffsetTracker()
     tracker.assign(["p0", "p1"])
-    tracker.add("p0", 0)
-    tracker.add("p1", 0)
+    t0 = tracker.add("p0", 0)
+    t1 = tracker.add("p1", 0)
+    assert t0 is not None
+    assert t1 is not None
     tracker.revoke(["p1"])
-    assert tracker.complete("p1", 0) is False
-    assert tracker.complete("p0", 0) is True
+    assert tracker.complete("p1", 0, t1) is False
+    assert tracker.complete("p0", 0, t0) is True
     assert tracker.to_commit() == {"p0": 1}
+
+
+def test_records_of_a_partition_not_owned_are_refused() -> None:
+    tracker: OffsetTracker[str] = OffsetTracker()
+    assert tracker.add("p0", 0) is None
+    tracker.assign(["p0"])
+    tracker.revoke(["p0"])
+    assert tracker.add("p0", 1) is None
+    assert tracker.to_commit() == {}
+
+
+def test_a_completion_from_before_a_reassignment_cannot_move_the_new_commit() -> None:
+    # p0 is revoked while 1000-1009 run, then assigned back and read again from 1000. A late
+    # completion of the old 1005 must not count for the new 1005, which is still running.
+    tracker: OffsetTracker[str] = OffsetTracker()
+    tracker.assign(["p0"])
+    old = [tracker.add("p0", n) for n in range(1000, 1010)]
+    tracker.revoke(["p0"])
+    tracker.assign(["p0"])
+    new = [tracker.add("p0", n) for n in range(1000, 1010)]
+    assert tracker.complete("p0", 1005, old[5]) is False  # type: ignore[arg-type]
+    for n in range(1000, 1005):
+        tracker.complete("p0", n, new[n - 1000])  # type: ignore[arg-type]
+    assert tracker.to_commit() == {"p0": 1005}
 
 
 def test_to_commit_reports_only_moved_offsets() -> None:
     tracker: OffsetTracker[str] = OffsetTracker()
-    tracker.add("p0", 0)
-    tracker.complete("p0", 0)
+    tracker.assign(["p0"])
+    ticket = tracker.add("p0", 0)
+    assert ticket is not None
+    tracker.complete("p0", 0, ticket)
     first = tracker.to_commit()
     tracker.committed(first)
     assert tracker.to_commit() == {}
     tracker.add("p0", 1)
-    tracker.complete("p0", 1)
+    tracker.complete("p0", 1, ticket)
     assert tracker.to_commit() == {"p0": 2}
 
 

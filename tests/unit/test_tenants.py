@@ -41,7 +41,8 @@ def test_design_example_loads_with_references_resolved(tmp_path: Path) -> None:
     assert acme.nice_cxone.access_key_secret.get_secret_value() == "ks"
     assert acme.fields["SentimentScore"].type == "number"
     assert acme.retention == timedelta(days=7)
-    assert sorted(config.secret_values()) == ["cs", "kid", "ks"]
+    basic = "bXktYXBwOmNz"  # base64("my-app:cs"), as sent to the token endpoint
+    assert sorted(config.secret_values()) == sorted(["cs", "kid", "ks", basic])
     assert "cs" not in repr(config)
 
 
