@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,31 +22,9 @@ from service.platforms.outcomes import OutcomeKind
 from service.simulators.nice_cxone import AccessKey, NiceSimConfig, create_app
 from service.tenants import NiceCxoneSettings
 from service.transport import AiohttpTransport
+from tests.fixtures.nice import NICE_TENANT_ID, Sim
 
-TENANT_ID = "11111111-2222-3333-4444-555555555555"
-
-
-@dataclass
-class Sim:
-    url: str
-    control: httpx.AsyncClient
-
-    async def contact(self, contact_id: str, **extra: Any) -> None:
-        body = {"contact_id": contact_id, "tenant_id": TENANT_ID, **extra}
-        (await self.control.post("/_sim/contacts", json=body)).raise_for_status()
-
-    async def stored(self, contact_id: str) -> dict[str, dict[str, Any]]:
-        response = await self.control.get(f"/_sim/contacts/{contact_id}")
-        response.raise_for_status()
-        segments: dict[str, dict[str, Any]] = response.json()["segments"]
-        return segments
-
-    async def requests(self, path_part: str) -> list[dict[str, Any]]:
-        log = (await self.control.get("/_sim/requests")).json()
-        return [r for r in log if path_part in r["path"]]
-
-    async def fault(self, **rule: Any) -> None:
-        (await self.control.post("/_sim/faults", json=rule)).raise_for_status()
+TENANT_ID = NICE_TENANT_ID
 
 
 def sim_config(**overrides: Any) -> NiceSimConfig:

@@ -27,8 +27,8 @@ from service.runtime import Service
 from service.settings import Settings
 from service.simulators.nice_cxone import NiceSimConfig, create_app
 from service.tenants import parse_tenants
+from tests.fixtures.nice import Sim
 
-NICE_TENANT_ID = "11111111-2222-3333-4444-555555555555"
 FIELDS = {"Sentiment", "SentimentScore", "Topics", "CrmAccount", "CaseNumber", "Vip"}
 
 TENANTS_YAML = """
@@ -66,30 +66,6 @@ async def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         await asyncio.sleep(0.05)
-
-
-@dataclass
-class Sim:
-    url: str
-    control: httpx.AsyncClient
-
-    async def contact(self, contact_id: str, **extra: Any) -> None:
-        body = {"contact_id": contact_id, "tenant_id": NICE_TENANT_ID, **extra}
-        (await self.control.post("/_sim/contacts", json=body)).raise_for_status()
-
-    async def fields(self, contact_id: str) -> dict[str, Any]:
-        """What the vendor stores for a contact (its first segment)."""
-        response = await self.control.get(f"/_sim/contacts/{contact_id}")
-        response.raise_for_status()
-        segments = response.json()["segments"]
-        return dict(next(iter(segments.values()), {}))
-
-    async def puts(self) -> list[dict[str, Any]]:
-        log = (await self.control.get("/_sim/requests")).json()
-        return [r for r in log if r["method"] == "PUT"]
-
-    async def fault(self, **rule: Any) -> None:
-        (await self.control.post("/_sim/faults", json=rule)).raise_for_status()
 
 
 @pytest.fixture

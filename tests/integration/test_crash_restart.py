@@ -17,7 +17,8 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from tests.integration.conftest import SECRETS, TENANTS_YAML, Sim, wait_for
+from tests.fixtures.nice import Sim
+from tests.integration.conftest import SECRETS, TENANTS_YAML, wait_for
 from tests.unit.factories import closed_json
 
 pytestmark = pytest.mark.integration
