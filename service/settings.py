@@ -128,10 +128,6 @@ class Settings(BaseSettings):
     def input_topics(self) -> tuple[str, str]:
         return (self.topic_closed, self.topic_analytics)
 
-    @property
-    def sqlite_path(self) -> str:
-        return self.ledger_url.removeprefix("sqlite://").removeprefix("/") or ":memory:"
-
     def secret_values(self) -> list[str]:
         return [
             s.get_secret_value()

@@ -9,7 +9,6 @@ simulators over real loopback HTTP through the same transport.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -86,8 +85,6 @@ class AiohttpTransport:
             raise TransportError("timeout", f"no answer within {timeout:g}s") from None
         except aiohttp.ClientError as exc:
             raise TransportError("connection", f"{type(exc).__name__}: {exc}") from None
-        except asyncio.CancelledError:
-            raise
 
     async def close(self) -> None:
         if self._session is not None:

@@ -97,7 +97,6 @@ class Deliverer:
         platform = adapter.platform
         attempts = 0
         first_failure: datetime | None = None
-        last: Outcome | None = None
         while True:
             entry = await self._ledger.get(tenant, interaction_id, self._now())
             if entry is None or not entry.pending_for(platform):
@@ -127,25 +126,17 @@ class Deliverer:
                 )
             now = self._now()
             first_failure = first_failure or now
-            last = outcome
-            if outcome.kind is OutcomeKind.PERMANENT or attempts >= config.delivery.max_attempts:
-                return Report(
-                    ReportKind.DEAD,
-                    platform,
-                    entry.revision,
-                    last,
-                    attempts,
-                    first_failure,
-                    now,
-                    mapped.problems,
-                )
-            delay = self._delay(attempts, outcome)
+            delay = (
+                None
+                if outcome.kind is OutcomeKind.PERMANENT or attempts >= config.delivery.max_attempts
+                else self._delay(attempts, outcome)
+            )
             if delay is None:
                 return Report(
                     ReportKind.DEAD,
                     platform,
                     entry.revision,
-                    last,
+                    outcome,
                     attempts,
                     first_failure,
                     now,
