@@ -33,17 +33,21 @@ from pydantic import (
 from service.durations import Duration
 
 __all__ = [
+    "PLATFORMS",
     "ConfigError",
     "ConfigProblem",
+    "EightByEightSettings",
     "FieldMapping",
+    "GenesysGwsSettings",
     "NiceCxoneSettings",
+    "SinchContactProSettings",
     "Tenant",
     "TenantsConfig",
     "load_tenants",
     "parse_tenants",
 ]
 
-PLATFORMS = ("nice-cxone",)
+PLATFORMS = ("nice-cxone", "sinch-contact-pro", "8x8", "genesys-gws")
 _REFERENCE = re.compile(r"\$\{([^}]*)\}")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -54,13 +58,28 @@ class _Strict(BaseModel):
 
 
 FieldType = Literal["string", "number", "boolean"]
+EightByEightDataType = Literal[
+    "text", "number", "phone", "phone number", "date", "time", "currency"
+]
+_EIGHT_BY_EIGHT_ONLY = ("display", "display_name", "ivr", "privacy", "data_type")
 
 
 class FieldMapping(_Strict):
-    """One platform field: which merged field feeds it and how its value is coerced."""
+    """One platform field: which merged field feeds it and how its value is coerced.
+
+    ``display``, ``display_name``, ``ivr``, ``privacy`` and ``data_type`` are the flags of an
+    8x8 variable and are refused for other platforms, where they would silently mean nothing.
+    """
 
     source: Annotated[str, StringConstraints(min_length=1, max_length=128)] = Field(alias="from")
     type: FieldType | None = None
+    display: bool | None = None
+    display_name: Annotated[str, StringConstraints(min_length=1)] | None = None
+    ivr: bool | None = None
+    privacy: bool | None = None
+    """The value is for routing only: 8x8 masks it, and the enricher never logs it or writes
+    it to the DLQ in clear."""
+    data_type: EightByEightDataType | None = None
 
 
 class Limits(_Strict):
@@ -75,27 +94,163 @@ class DeliveryPolicy(_Strict):
     timeout: Duration = timedelta(seconds=10)
 
 
-class NiceCxoneSettings(_Strict):
-    issuer: Annotated[str, StringConstraints(pattern=r"^https?://")]
+class _PlatformBlock(_Strict):
+    SECRETS: ClassVar[tuple[str, ...]] = ()
+    """Settings that must be references, never literals in the file."""
+
+    def secret_values(self) -> list[str]:
+        """Every secret as it may travel on the wire, for log and DLQ redaction."""
+        values = []
+        for name in self.SECRETS:
+            secret = getattr(self, name)
+            if secret is not None:
+                values.append(secret.get_secret_value())
+        return values
+
+
+def _basic(user: str, secret: SecretStr) -> str:
+    """The ``Authorization: Basic`` credential, which leaks the secret as surely as the secret."""
+    return base64.b64encode(f"{user}:{secret.get_secret_value()}".encode()).decode()
+
+
+HttpUrl = Annotated[str, StringConstraints(pattern=r"^https?://[^\s/]+(/\S*)?$")]
+
+
+class NiceCxoneSettings(_PlatformBlock):
+    issuer: HttpUrl
     client_id: Annotated[str, StringConstraints(min_length=1)]
     client_secret: SecretStr
     access_key_id: SecretStr
     access_key_secret: SecretStr
     level: Literal["contact", "segment"] = "contact"
-    api_base_url: Annotated[str, StringConstraints(pattern=r"^https?://")] | None = None
+    api_base_url: HttpUrl | None = None
     """Skips ``cxone-configuration`` discovery; for a fixed area or a local simulator."""
     not_found_grace: Duration = timedelta(minutes=10)
     """404 within this time after the close is indexing lag, so it is retried."""
 
     SECRETS: ClassVar[tuple[str, ...]] = ("client_secret", "access_key_secret")
 
+    def secret_values(self) -> list[str]:
+        return [
+            self.client_secret.get_secret_value(),
+            self.access_key_id.get_secret_value(),
+            self.access_key_secret.get_secret_value(),
+            _basic(self.client_id, self.client_secret),  # the token request's Basic header
+        ]
+
+
+XML_NAME = re.compile(r"^(?![Xx][Mm][Ll])[A-Za-z_][A-Za-z0-9_.-]*$")
+"""An XML element name without namespaces: Sinch stores attached data keys as elements."""
+
+SinchChannel = Literal["voice", "chat"]
+SINCH_DISCONNECTED = ("WrapUp", "Handled", "Abandoned", "Deleted")
+
+
+class SinchContactProSettings(_PlatformBlock):
+    """Sinch Contact Pro CMI (VENDORS 2): ``POST {base_url}/RI/cmi/contactData``."""
+
+    base_url: HttpUrl
+    """The tenant's Sinch URL, without ``/RI/cmi``."""
+    username: Annotated[str, StringConstraints(min_length=1)]
+    """A dedicated API user with MANAGE_CONTACTS on the queues it writes for."""
+    password: SecretStr
+    api_key: SecretStr | None = None
+    """Issued by Sinch to cloud tenants; sent in the ``api_key_header`` header."""
+    api_key_header: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{1,64}$")] = "X-Api-Key"
+    extra_data_for_history: dict[SinchChannel, list[str]]
+    """The channels' ExtraDataForHistory allow-lists as configured at Sinch (``*`` = any key);
+    the platform stores nothing by default, so the file must say what it allows."""
+    disconnected_statuses: tuple[str, ...] = SINCH_DISCONNECTED
+    """Contact statuses in which Sinch accepts attached data."""
+
+    SECRETS: ClassVar[tuple[str, ...]] = ("password", "api_key")
+
+    def secret_values(self) -> list[str]:
+        return [*super().secret_values(), _basic(self.username, self.password)]
+
+    def key_problem(self, key: str, channel: str) -> str | None:
+        """Why Sinch would refuse ``key`` on ``channel``, or None."""
+        if not XML_NAME.match(key):
+            return f"{key!r} is not a valid XML element name"
+        allowed = self.extra_data_for_history.get(channel)  # type: ignore[call-overload]
+        if allowed is None:
+            return f"channel {channel!r} has no extra_data_for_history list"
+        if "*" not in allowed and key not in allowed:
+            return f"{key!r} is not on the {channel} ExtraDataForHistory allow-list"
+        return None
+
+
+class EightByEightSettings(_PlatformBlock):
+    """8x8 Interaction Data Augmentation (VENDORS 3). The vendor's own documents disagree on
+    the path and the body shape, so both are settings; the defaults are the best reading."""
+
+    base_url: HttpUrl
+    """``https://vcc-{cluster}.8x8.com``."""
+    tenant_id: Annotated[str, StringConstraints(min_length=1)]
+    action_token: SecretStr
+    path_prefix: Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9/_.-]*$")] = (
+        "/api/v1/interaction/data"
+    )
+    """``/api/tstats/interaction/data`` is the support article's variant."""
+    identifier: Literal["guid", "call_id"] = "guid"
+    """Address by interaction guid (``ref.guid``) or SIP Call-ID (``ref.call_id``)."""
+    body_shape: Literal["variables", "data_list", "data_object"] = "variables"
+    """``{"variables": [...]}``, ``{"data": [{"variables": [...]}]}`` or
+    ``{"data": {"variables": [...]}}``."""
+    name_max_length: int = Field(default=24, ge=1, le=128)
+    """"Less than 25 characters" in the support article; the developer site says 25."""
+    display_name_max_length: int = Field(default=29, ge=1, le=128)
+    value_max_length: int = Field(default=1000, ge=1)
+    max_variables: int = Field(default=50, ge=1)
+    requests_per_minute: int = Field(default=100, ge=1)
+    """The documented per-tenant limit; the lane never sends faster."""
+
+    SECRETS: ClassVar[tuple[str, ...]] = ("action_token",)
+
+    def secret_values(self) -> list[str]:
+        return [*super().secret_values(), _basic(self.tenant_id, self.action_token)]
+
+
+EIGHT_BY_EIGHT_NAME = re.compile(r"^_[A-Za-z0-9]+$")
+
+
+class GenesysGwsSettings(_PlatformBlock):
+    """Genesys Web Services API v2 (VENDORS 4): ``UpdateUserData`` on the agent's own live
+    interaction, Basic auth with a session cookie and a CSRF token."""
+
+    base_url: HttpUrl
+    """``http(s)://{gws-host}:{port}``, without ``/api/v2``."""
+    username: Annotated[str, StringConstraints(min_length=1)]
+    password: SecretStr
+
+    SECRETS: ClassVar[tuple[str, ...]] = ("password",)
+
+    def secret_values(self) -> list[str]:
+        return [*super().secret_values(), _basic(self.username, self.password)]
+
+
+PlatformSettings = (
+    NiceCxoneSettings | SinchContactProSettings | EightByEightSettings | GenesysGwsSettings
+)
+_BLOCKS: dict[str, type[_PlatformBlock]] = {
+    "nice-cxone": NiceCxoneSettings,
+    "sinch-contact-pro": SinchContactProSettings,
+    "8x8": EightByEightSettings,
+    "genesys-gws": GenesysGwsSettings,
+}
+
 
 TenantName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 
 
 class Tenant(_Strict):
-    platform: Literal["nice-cxone"]
+    platform: Literal["nice-cxone", "sinch-contact-pro", "8x8", "genesys-gws"]
     nice_cxone: NiceCxoneSettings | None = Field(default=None, alias="nice-cxone")
+    sinch_contact_pro: SinchContactProSettings | None = Field(
+        default=None, alias="sinch-contact-pro"
+    )
+    eight_by_eight: EightByEightSettings | None = Field(default=None, alias="8x8")
+    genesys_gws: GenesysGwsSettings | None = Field(default=None, alias="genesys-gws")
     limits: Limits = Limits()
     delivery: DeliveryPolicy = DeliveryPolicy()
     retention: Duration = timedelta(days=7)
@@ -109,23 +264,80 @@ class Tenant(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _platform_block_present(self) -> Tenant:
-        if self.platform == "nice-cxone" and self.nice_cxone is None:
-            raise ValueError("platform is nice-cxone but the 'nice-cxone' block is missing")
+    def _platform_block_matches(self) -> Tenant:
+        present = [name for name in PLATFORMS if self._block(name) is not None]
+        if self.platform not in present:
+            raise ValueError(
+                f"platform is {self.platform} but the '{self.platform}' block is missing"
+            )
+        others = [name for name in present if name != self.platform]
+        if others:
+            raise ValueError(
+                f"platform is {self.platform}; remove the block(s) for {', '.join(others)}"
+            )
+        for problem in self.field_problems():
+            raise ValueError(problem)
         return self
 
+    def _block(self, platform: str) -> PlatformSettings | None:
+        return {
+            "nice-cxone": self.nice_cxone,
+            "sinch-contact-pro": self.sinch_contact_pro,
+            "8x8": self.eight_by_eight,
+            "genesys-gws": self.genesys_gws,
+        }[platform]
+
+    @property
+    def settings(self) -> PlatformSettings:
+        """The block of the tenant's platform (validation guarantees it is there)."""
+        block = self._block(self.platform)
+        if block is None:  # unreachable: _platform_block_matches guarantees it
+            raise ValueError(f"tenant has no '{self.platform}' block")
+        return block
+
+    def field_problems(self) -> list[str]:
+        """Field names and flags the platform would refuse: caught at load (and by
+        ``check-config``) rather than as a stream of rejected calls."""
+        problems: list[str] = []
+        block = self._block(self.platform)
+        for name, rule in self.fields.items():
+            flags = [f for f in _EIGHT_BY_EIGHT_ONLY if getattr(rule, f) is not None]
+            if flags and self.platform != "8x8":
+                problems.append(f"fields.{name}: {', '.join(flags)} only apply to 8x8 variables")
+            if isinstance(block, SinchContactProSettings):
+                for channel in block.extra_data_for_history:
+                    problem = block.key_problem(name, channel)
+                    if problem:
+                        problems.append(f"fields.{name}: {problem}")
+            if isinstance(block, EightByEightSettings):
+                if not EIGHT_BY_EIGHT_NAME.match(name):
+                    problems.append(
+                        f"fields.{name}: 8x8 variable names start with '_' and are "
+                        "letters and digits only"
+                    )
+                elif len(name) > block.name_max_length:
+                    problems.append(
+                        f"fields.{name}: longer than name_max_length ({block.name_max_length})"
+                    )
+                label = rule.display_name
+                if label is not None and len(label) > block.display_name_max_length:
+                    problems.append(
+                        f"fields.{name}: display_name is longer than "
+                        f"display_name_max_length ({block.display_name_max_length})"
+                    )
+        if isinstance(block, EightByEightSettings) and len(self.fields) > block.max_variables:
+            problems.append(
+                f"fields: {len(self.fields)} variables; 8x8 takes at most "
+                f"{block.max_variables} in one request"
+            )
+        return problems
+
+    def private_sources(self) -> frozenset[str]:
+        """Merged fields whose values must never be logged or dead-lettered in clear."""
+        return frozenset(rule.source for rule in self.fields.values() if rule.privacy)
+
     def secret_values(self) -> list[str]:
-        block = self.nice_cxone
-        if block is None:
-            return []
-        client_secret = block.client_secret.get_secret_value()
-        basic = base64.b64encode(f"{block.client_id}:{client_secret}".encode()).decode()
-        return [
-            client_secret,
-            block.access_key_id.get_secret_value(),
-            block.access_key_secret.get_secret_value(),
-            basic,  # as it travels in the token request's Authorization header
-        ]
+        return self.settings.secret_values()
 
 
 class TenantsConfig(_Strict):
@@ -307,8 +519,8 @@ def _literal_secrets(
         if (
             len(path) == 4
             and path[0] == "tenants"
-            and path[2] in PLATFORMS
-            and path[3] in NiceCxoneSettings.SECRETS
+            and str(path[2]) in _BLOCKS
+            and path[3] in _BLOCKS[str(path[2])].SECRETS
             and isinstance(value, str)
             and not _REFERENCE.fullmatch(value.strip())
         ):
