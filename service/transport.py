@@ -32,6 +32,9 @@ class HttpResponse:
     headers: Mapping[str, str]
     """Lower-cased names."""
     body: bytes
+    set_cookies: tuple[str, ...] = ()
+    """Every ``Set-Cookie`` header as sent; ``headers`` can hold only one of them. The shared
+    pool keeps no cookie jar, so a platform with sessions keeps its own per tenant."""
 
 
 class TransportError(Exception):
@@ -80,7 +83,8 @@ class AiohttpTransport:
             ) as response:
                 body = await response.read()
                 headers = {k.lower(): v for k, v in response.headers.items()}
-                return HttpResponse(response.status, headers, body)
+                cookies = tuple(response.headers.getall("Set-Cookie", ()))
+                return HttpResponse(response.status, headers, body, cookies)
         except TimeoutError:
             raise TransportError("timeout", f"no answer within {timeout:g}s") from None
         except aiohttp.ClientError as exc:
