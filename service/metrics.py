@@ -62,7 +62,59 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
             registry=r,
         )
+        self.parked = Counter(
+            "enricher_parked",
+            "Records parked in a delayed retry topic.",
+            ["tenant", "platform", "tier", "reason"],
+            registry=r,
+        )
+        self.spilled = Counter(
+            "enricher_spilled",
+            "Records sent to the retry topic without a call (lane full or breaker open).",
+            ["tenant", "platform", "reason"],
+            registry=r,
+        )
+        lane = ["tenant", "platform"]
+        self.lane_limit = Gauge(
+            "enricher_lane_limit", "Current adaptive concurrency limit of a lane.", lane, registry=r
+        )
+        self.lane_in_flight = Gauge(
+            "enricher_lane_in_flight", "Vendor calls in flight in a lane.", lane, registry=r
+        )
+        self.lane_queued = Gauge(
+            "enricher_lane_queued", "Interactions queued in a lane.", lane, registry=r
+        )
+        self.lane_breaker_open = Gauge(
+            "enricher_lane_breaker_open",
+            "1 while a lane's circuit breaker is open.",
+            lane,
+            registry=r,
+        )
+        self.lane_paused = Gauge(
+            "enricher_lane_paused",
+            "1 while a lane is paused (Retry-After or an operator).",
+            lane,
+            registry=r,
+        )
+        self.oldest_undelivered = Gauge(
+            "enricher_oldest_undelivered_seconds",
+            "Age of the oldest change waiting in a lane.",
+            lane,
+            registry=r,
+        )
         self.in_flight = Gauge("enricher_in_flight", "Records being processed.", registry=r)
+        self.incomplete_offsets = Gauge(
+            "enricher_incomplete_offsets",
+            "Records read but not finished, per partition (what a crash would re-read).",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.consumer_lag = Gauge(
+            "enricher_consumer_lag",
+            "Records between the committed position and the partition's end.",
+            ["topic", "partition"],
+            registry=r,
+        )
         self.committed_offset = Gauge(
             "enricher_committed_offset",
             "Last committed offset.",

@@ -1,33 +1,42 @@
-"""The consumer loop: read both input topics, merge, deliver, dead-letter, commit.
+"""The consumer loop: read the input and retry topics, merge, hand to the lanes, park or
+dead-letter what they could not deliver, commit.
 
-Records of different interactions are processed concurrently (up to ``max_in_flight``); records
-of the same interaction are chained so they are handled strictly in arrival order, one at a
-time. A record's offset is marked complete only when everything it caused is done (delivered,
-held in the ledger, or written to the DLQ), and commits only ever cover the contiguous completed
-prefix of a partition (:mod:`service.offsets`).
+Every record is processed on its own task as soon as it is read (up to ``max_in_flight``):
+merging is atomic in the ledger and the lanes keep one call per interaction, so no record waits
+for another interaction's vendor. A record's offset is marked complete only when everything it
+caused is done (delivered, held in the ledger, parked in a retry topic, or written to the DLQ),
+and commits only ever cover the contiguous completed prefix of a partition
+(:mod:`service.offsets`).
 
-An unexpected error (the ledger failing, the DLQ write failing) is fatal by design: the loop
-stops without committing past the record, ``/healthz`` fails and the process exits non-zero, so
-the orchestrator restarts it and the record is read again. A silently dead task that keeps the
-pod "healthy" would be worse.
+Retry-topic partitions are read by the same consumer: a record that is not yet due pauses its
+partition (seeking back to it) until it is, so nothing is busy-polled and the order within a tier
+is kept.
+
+An unexpected error (the ledger failing, a DLQ or retry write failing) is fatal by design: the
+loop stops without committing past the record, ``/healthz`` fails and the process exits
+non-zero, so the orchestrator restarts it and the record is read again. A silently dead task
+that keeps the pod "healthy" would be worse.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from service import __version__
-from service.delivery.dead_letter import DeadLetter, DeadLetterSink
-from service.delivery.deliverer import Deliverer, Report, ReportKind
-from service.events import BadInput, parse_event
+from service.delivery.dead_letter import DeadLetter, DeadLetterSink, RecordSink
+from service.delivery.lanes import Lanes, Settlement, SettlementKind
+from service.delivery.privacy import MASKED_HEADER, mask_fields, masked_fields
+from service.delivery.retry_topics import Origin, origin_of, parked_headers
+from service.events import BadInput, Event, parse_event
 from service.health import Health
 from service.ledger.base import Ledger
 from service.metrics import UNKNOWN, Metrics
@@ -59,8 +68,9 @@ class Pipeline:
         settings: Settings,
         tenants: Mapping[str, Tenant],
         ledger: Ledger,
-        deliverer: Deliverer,
+        lanes: Lanes,
         dead_letters: DeadLetterSink,
+        parking: RecordSink,
         metrics: Metrics,
         health: Health,
         redactor: Redactor,
@@ -70,16 +80,18 @@ class Pipeline:
         self._settings = settings
         self._tenants = tenants
         self._ledger = ledger
-        self._deliverer = deliverer
+        self._lanes = lanes
         self._dead_letters = dead_letters
+        self._parking = parking
         self._metrics = metrics
         self._health = health
         self._redact = redactor
         self._consumer_factory = consumer_factory
         self._now = wall_clock
+        self._tiers = settings.retry_tier_topics
+        self._retry_topics = frozenset(t.topic for t in self._tiers)
         self._tracker: OffsetTracker[TopicPartition] = OffsetTracker()
         self._capacity = asyncio.Semaphore(settings.max_in_flight)
-        self._chains: dict[bytes | None, asyncio.Task[None]] = {}
         self._tasks: dict[TopicPartition, set[asyncio.Task[None]]] = {}
         self._stop = asyncio.Event()
         self._generation = 0  # bumped on every assignment change
@@ -92,6 +104,10 @@ class Pipeline:
         """Ask for a graceful stop: stop fetching, drain, commit, leave the group."""
         self._health.stopping = True
         self._stop.set()
+
+    @property
+    def topics(self) -> list[str]:
+        return [*self._settings.input_topics, *(t.topic for t in self._tiers)]
 
     async def run(self) -> None:
         consumer = self._consumer_factory(
@@ -106,8 +122,9 @@ class Pipeline:
             ),
         )
         self._consumer = consumer
-        consumer.subscribe(list(self._settings.input_topics), listener=_Rebalance(self))
+        consumer.subscribe(self.topics, listener=_Rebalance(self))
         await consumer.start()
+        self._lanes.start()
         self._health.started = True
         self._health.beat()
         committer = asyncio.create_task(self._commit_periodically(), name="committer")
@@ -126,14 +143,34 @@ class Pipeline:
             batches = await consumer.getmany(timeout_ms=200, max_records=500)
             self._health.beat()
             generation = self._generation
-            for records in batches.values():
+            for tp, records in batches.items():
                 for record in records:
                     # A rebalance can run while admission waits for capacity; the rest of a
                     # batch fetched under the old assignment is abandoned, and the partitions
                     # are read again from their committed offsets by whoever owns them now.
                     if self._stop.is_set() or self._generation != generation:
                         break
+                    if tp.topic in self._retry_topics and self._not_due(consumer, tp, record):
+                        break
                     await self._admit(record)
+
+    def _not_due(self, consumer: Any, tp: TopicPartition, record: Any) -> bool:
+        """Pause a retry partition whose head is not due yet, and resume it when it is."""
+        origin = origin_of(tp.topic, tp.partition, record.offset, record.headers or (), self._tiers)
+        wait = (origin.due_at or 0.0) - self._now().timestamp()
+        if wait <= 0:
+            return False
+        consumer.pause(tp)
+        consumer.seek(tp, record.offset)
+        generation = self._generation
+        asyncio.get_running_loop().call_later(wait, self._resume, tp, generation)
+        return True
+
+    def _resume(self, tp: TopicPartition, generation: int) -> None:
+        if self._consumer is None or generation != self._generation:
+            return  # reassigned since: a new owner's fetch finds the head again
+        with contextlib.suppress(IllegalStateError):
+            self._consumer.resume(tp)
 
     async def _shutdown(self, consumer: Any) -> None:
         pending = [t for tasks in self._tasks.values() for t in tasks]
@@ -143,6 +180,7 @@ class Pipeline:
             await self._commit()
         else:
             await self._drain(pending, 0)
+        await self._lanes.close()
         with contextlib.suppress(KafkaError):
             await consumer.stop()
         self._health.joined = False
@@ -163,10 +201,7 @@ class Pipeline:
         if ticket is None:  # fetched before this partition was revoked
             self._capacity.release()
             return
-        previous = self._chains.get(record.key)
-        task = asyncio.create_task(self._process(tp, record, previous))
-        if record.key is not None:
-            self._chains[record.key] = task
+        task = asyncio.create_task(self._process(record))
         self._tasks.setdefault(tp, set()).add(task)
         self._metrics.in_flight.inc()
         task.add_done_callback(lambda t: self._finished(tp, record, t, ticket))
@@ -177,8 +212,6 @@ class Pipeline:
         self._capacity.release()
         self._metrics.in_flight.dec()
         self._tasks.get(tp, set()).discard(task)
-        if self._chains.get(record.key) is task:
-            del self._chains[record.key]
         if task.cancelled():
             return
         error = task.exception()
@@ -200,26 +233,27 @@ class Pipeline:
             )
             self._stop.set()
 
-    async def _process(
-        self, tp: TopicPartition, record: Any, previous: asyncio.Task[None] | None
-    ) -> None:
-        if previous is not None:
-            # Same interaction: wait for the earlier record, whatever became of it.
-            await asyncio.wait([previous])
-            if self._fatal is not None:
-                raise RuntimeError("not processed: the pipeline stopped on an earlier failure")
+    async def _process(self, record: Any) -> None:
+        headers = record.headers or ()
+        origin = origin_of(record.topic, record.partition, record.offset, headers, self._tiers)
         try:
             event = parse_event(record.key, record.value, self._tenants)
         except BadInput as bad:
-            await self._reject(record, bad)
+            await self._reject(record, origin, bad)
             return
+        masked = masked_fields(headers)
+        if masked:  # a replayed DLQ record: never merge the mask over the real value
+            event = dataclasses.replace(
+                event, fields={k: v for k, v in event.fields.items() if k not in masked}
+            )
         tenant = self._tenants[event.tenant]
-        self._metrics.consumed.labels(event.tenant, tenant.platform, event.type).inc()
+        kind = "retry" if origin.is_retry else event.type
+        self._metrics.consumed.labels(event.tenant, tenant.platform, kind).inc()
         await self._ledger.merge(event, self._now(), tenant.retention)
-        report = await self._deliverer.deliver(event.tenant, event.interaction_id)
-        await self._settle(record, event.tenant, event.interaction_id, report)
+        settlement = await self._lanes.submit(event.tenant, event.interaction_id, origin)
+        await self._settle(record, origin, event, settlement)
 
-    async def _reject(self, record: Any, bad: BadInput) -> None:
+    async def _reject(self, record: Any, origin: Origin, bad: BadInput) -> None:
         named = bad.tenant or _tenant_of_key(record.key)
         known = self._tenants.get(named or "")
         tenant = named if known is not None and named else UNKNOWN
@@ -237,63 +271,112 @@ class Pipeline:
         )
         await self._dead_letter(
             record,
+            origin,
             reason=bad.reason,
             detail=self._redact(bad.detail),
             error_class="BadInput",
             tenant=tenant if tenant != UNKNOWN else None,
         )
 
-    async def _settle(self, record: Any, tenant: str, interaction_id: str, report: Report) -> None:
-        for problem in report.problems:
-            self._metrics.dead_lettered.labels(tenant, report.platform, "unmappable_field").inc()
-            await self._dead_letter(
-                record,
-                reason="unmappable_field",
-                detail=f"{problem.target} (from {problem.source}): {problem.message}",
-                error_class="MappingError",
-                tenant=tenant,
-                platform=report.platform,
-                interaction_id=interaction_id,
-                revision=report.revision,
-            )
-        if report.kind is not ReportKind.DEAD or report.outcome is None:
-            return
-        outcome = report.outcome
-        self._metrics.dead_lettered.labels(tenant, report.platform, outcome.reason).inc()
+    async def _settle(
+        self, record: Any, origin: Origin, event: Event, settlement: Settlement
+    ) -> None:
+        tenant, interaction_id = event.tenant, event.interaction_id
+        if not origin.is_retry:  # a retry would report the same problems again
+            for problem in settlement.problems:
+                self._metrics.dead_lettered.labels(
+                    tenant, settlement.platform, "unmappable_field"
+                ).inc()
+                await self._dead_letter(
+                    record,
+                    origin,
+                    reason="unmappable_field",
+                    detail=f"{problem.target} (from {problem.source}): {problem.message}",
+                    error_class="MappingError",
+                    tenant=tenant,
+                    platform=settlement.platform,
+                    interaction_id=interaction_id,
+                    revision=settlement.revision,
+                )
+        if settlement.kind is SettlementKind.PARK:
+            await self._park(record, origin, tenant, settlement)
+        elif settlement.kind is SettlementKind.DEAD:
+            await self._bury(record, origin, tenant, interaction_id, settlement)
+
+    async def _park(self, record: Any, origin: Origin, tenant: str, settlement: Settlement) -> None:
+        tier = self._tiers[settlement.tier or 0]
+        now = self._now()
+        headers = parked_headers(
+            record.headers or (),
+            origin,
+            due_at=settlement.due_at or now.timestamp() + tier.delay,
+            attempts=settlement.attempts,
+            first_failure_at=settlement.first_failure_at or now,
+            reason=settlement.reason,
+        )
+        await self._parking.send(tier.topic, record.key, record.value, headers)
+        self._metrics.parked.labels(
+            tenant,
+            settlement.platform,
+            tier.topic.removeprefix(self._settings.topic_retry_prefix),
+            settlement.reason,
+        ).inc()
+
+    async def _bury(
+        self,
+        record: Any,
+        origin: Origin,
+        tenant: str,
+        interaction_id: str,
+        settlement: Settlement,
+    ) -> None:
+        outcome = settlement.outcome
+        self._metrics.dead_lettered.labels(tenant, settlement.platform, settlement.reason).inc()
         log.warning(
             "dead_lettered",
             tenant=tenant,
             interaction_id=interaction_id,
-            platform=report.platform,
-            reason=outcome.reason,
-            status=outcome.status,
-            attempts=report.attempts,
+            platform=settlement.platform,
+            reason=settlement.reason,
+            status=outcome.status if outcome else None,
+            attempts=settlement.attempts,
         )
         await self._dead_letter(
             record,
-            reason=outcome.reason,
-            error_class=outcome.error_class or "VendorError",
-            http_status=outcome.status,
+            origin,
+            reason=settlement.reason,
+            error_class=(outcome.error_class if outcome else None) or "VendorError",
+            http_status=outcome.status if outcome else None,
             # Redact before cutting, so a secret straddling the cut is still masked whole.
-            response_excerpt=self._redact(outcome.excerpt)[:300] if outcome.excerpt else None,
-            attempts=report.attempts,
-            first_failure_at=report.first_failure_at,
-            last_failure_at=report.last_failure_at,
+            response_excerpt=(
+                self._redact(outcome.excerpt)[:300] if outcome and outcome.excerpt else None
+            ),
+            attempts=settlement.attempts,
+            first_failure_at=settlement.first_failure_at,
+            last_failure_at=settlement.last_failure_at,
             tenant=tenant,
-            platform=report.platform,
+            platform=settlement.platform,
             interaction_id=interaction_id,
-            revision=report.revision,
+            revision=settlement.revision,
         )
 
-    async def _dead_letter(self, record: Any, **provenance: Any) -> None:
+    async def _dead_letter(self, record: Any, origin: Origin, **provenance: Any) -> None:
+        value = record.value
+        masked: list[str] = []
+        tenant = self._tenants.get(provenance.get("tenant") or "")
+        if tenant is not None:
+            value, masked = mask_fields(value, tenant.private_sources())
         letter = DeadLetter(
-            source_topic=record.topic,
-            source_partition=record.partition,
-            source_offset=record.offset,
+            source_topic=origin.topic,
+            source_partition=origin.partition,
+            source_offset=origin.offset,
             service_version=__version__,
+            replays=origin.replays or None,
+            masked=",".join(masked) or None,
             **provenance,
         )
-        await self._dead_letters.send(record.key, record.value, record.headers or (), letter)
+        headers = [(k, v) for k, v in record.headers or () if k != MASKED_HEADER]
+        await self._dead_letters.send(record.key, value, headers, letter)
 
     # -- group membership and commits --------------------------------------------------------
 

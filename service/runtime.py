@@ -20,8 +20,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from service import __version__
 from service.api import create_app
-from service.delivery.deliverer import Deliverer, RetryPolicy
-from service.delivery.kafka_sink import KafkaDeadLetterSink
+from service.delivery.kafka_sink import KafkaDeadLetterSink, KafkaRecordSink
+from service.delivery.lanes import LaneConfig, Lanes
 from service.health import Health
 from service.http_server import AppServer
 from service.kafka_admin import ensure_topics
@@ -66,6 +66,7 @@ class Service:
             create_app(self.health, self.metrics), host=settings.http_host, port=settings.http_port
         )
         self._pipeline: Pipeline | None = None
+        self.lanes: Lanes | None = None
         self._stop_requested = asyncio.Event()
 
     def stop(self) -> None:
@@ -131,22 +132,14 @@ class Service:
         settings = self.settings
         tenants = self.tenants.tenants
         adapters = {name: build_adapter(tenant, transport) for name, tenant in tenants.items()}
-        deliverer = Deliverer(
-            self.ledger,
-            tenants,
-            adapters,
-            self.metrics,
-            RetryPolicy(
-                base_delay=settings.retry_base_delay.total_seconds(),
-                max_delay=settings.retry_max_delay.total_seconds(),
-            ),
-        )
+        self.lanes = Lanes(tenants, adapters, self.ledger, self.metrics, lane_config(settings))
         return Pipeline(
             settings=settings,
             tenants=tenants,
             ledger=self.ledger,
-            deliverer=deliverer,
+            lanes=self.lanes,
             dead_letters=KafkaDeadLetterSink(producer, settings.topic_dlq),
+            parking=KafkaRecordSink(producer),
             metrics=self.metrics,
             health=self.health,
             redactor=self.redactor,
@@ -155,7 +148,8 @@ class Service:
 
     async def _create_topics(self) -> None:
         s = self.settings
-        topics = {name: s.topic_partitions for name in (*s.input_topics, s.topic_dlq)}
+        names = (*s.input_topics, *(t.topic for t in s.retry_tier_topics), s.topic_dlq)
+        topics = {name: s.topic_partitions for name in names}
         created = await ensure_topics(
             s.kafka_bootstrap_servers,
             topics,
@@ -164,3 +158,16 @@ class Service:
         )
         if created:
             log.info("topics_created", topics=created)
+
+
+def lane_config(settings: Settings) -> LaneConfig:
+    return LaneConfig(
+        tiers=settings.retry_tier_topics,
+        queue_limit=settings.lane_queue_limit,
+        base_delay=settings.retry_base_delay.total_seconds(),
+        max_delay=settings.retry_max_delay.total_seconds(),
+        max_pause=settings.retry_after_max.total_seconds(),
+        breaker_failures=settings.breaker_failures,
+        breaker_cool_down=settings.breaker_cool_down.total_seconds(),
+        initial_limit=settings.lane_initial_concurrency,
+    )

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from service.delivery.retry_topics import RetryTier, tiers_of
 from service.durations import Duration
 
 __all__ = ["Settings"]
@@ -66,11 +67,26 @@ class Settings(BaseSettings):
     config: Path | None = None
 
     # Delivery
-    max_in_flight: int = Field(default=256, ge=1, le=10_000)
+    max_in_flight: int = Field(default=2048, ge=1, le=100_000)
     """Records being processed at once per process; beyond it the consumer stops fetching."""
     commit_interval: Duration = timedelta(seconds=1)
     retry_base_delay: Duration = timedelta(milliseconds=500)
-    retry_max_delay: Duration = timedelta(seconds=30)
+    retry_max_delay: Duration = timedelta(seconds=10)
+    """Longest in-process backoff; beyond it a failing change is parked in a retry topic."""
+    retry_tiers: Annotated[tuple[Duration, ...], NoDecode] = (
+        timedelta(seconds=30),
+        timedelta(minutes=5),
+        timedelta(minutes=30),
+    )
+    """Delays of the retry topics, e.g. ``30s,5m,30m``; after the last one, the DLQ."""
+    lane_queue_limit: int = Field(default=1000, ge=1)
+    """Interactions waiting in one lane before new ones spill to the retry topic."""
+    lane_initial_concurrency: int = Field(default=16, ge=1)
+    breaker_failures: int = Field(default=5, ge=1)
+    """Consecutive transient failures that open a lane's circuit breaker."""
+    breaker_cool_down: Duration = timedelta(seconds=5)
+    retry_after_max: Duration = timedelta(minutes=5)
+    """Longest lane pause a vendor's ``Retry-After`` can cause."""
     shutdown_drain: Duration = timedelta(seconds=20)
     liveness_stall: Duration = timedelta(minutes=2)
     """How long the consumer loop may make no progress before ``/healthz`` fails."""
@@ -88,6 +104,15 @@ class Settings(BaseSettings):
                 except OSError as exc:
                     raise ValueError(f"{name}_file {file_value!r}: {exc.strerror}") from None
         return values
+
+    @field_validator("retry_tiers", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part for part in value.split(",") if part.strip()]
+        if not value:
+            raise ValueError("at least one retry tier is needed, e.g. 30s,5m,30m")
+        return value
 
     @field_validator("config", mode="before")
     @classmethod
@@ -127,6 +152,10 @@ class Settings(BaseSettings):
     @property
     def input_topics(self) -> tuple[str, str]:
         return (self.topic_closed, self.topic_analytics)
+
+    @property
+    def retry_tier_topics(self) -> tuple[RetryTier, ...]:
+        return tiers_of(self.topic_retry_prefix, [d.total_seconds() for d in self.retry_tiers])
 
     def secret_values(self) -> list[str]:
         return [

@@ -13,7 +13,13 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Protocol
 
-__all__ = ["HEADER_PREFIX", "DeadLetter", "DeadLetterSink", "dead_letter_headers"]
+__all__ = [
+    "HEADER_PREFIX",
+    "DeadLetter",
+    "DeadLetterSink",
+    "RecordSink",
+    "dead_letter_headers",
+]
 
 HEADER_PREFIX = "enricher."
 Headers = Sequence[tuple[str, bytes]]
@@ -39,6 +45,10 @@ class DeadLetter:
     platform: str | None = None
     interaction_id: str | None = None
     revision: int | None = None
+    replays: int | None = None
+    """How often an operator replayed this change already; guards against replay loops."""
+    masked: str | None = None
+    """Comma-separated fields masked in the value (privacy-flagged); a replay drops them."""
 
 
 def dead_letter_headers(
@@ -53,6 +63,14 @@ def dead_letter_headers(
         text = value.isoformat() if isinstance(value, datetime) else str(value)
         added.append((HEADER_PREFIX + spec.name, text.encode("utf-8")[:max_len]))
     return kept + added
+
+
+class RecordSink(Protocol):
+    async def send(
+        self, topic: str, key: bytes | None, value: bytes | None, headers: Headers
+    ) -> None:
+        """Write durably (acks=all) before returning: the caller commits right after."""
+        ...
 
 
 class DeadLetterSink(Protocol):

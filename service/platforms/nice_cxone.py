@@ -71,6 +71,8 @@ def build_request(
             "Authorization": f"Bearer {token}",
             "Content-Type": "application/json",
             "Accept": "application/json",
+            # Lets the vendor, or a proxy in front of it, drop a redelivered duplicate.
+            "Idempotency-Key": delivery.idempotency_key,
         },
         body,
     )

@@ -87,6 +87,8 @@ def test_settings(bootstrap: str, tmp_path: Path, **overrides: Any) -> Settings:
         "topic_closed": f"closed-{suffix}",
         "topic_analytics": f"analytics-{suffix}",
         "topic_dlq": f"dlq-{suffix}",
+        "topic_retry_prefix": f"retry-{suffix}.",
+        "retry_tiers": "1s,2s",
         "group_id": f"enricher-{suffix}",
         "ledger_url": f"sqlite:///{tmp_path}/ledger-{suffix}.sqlite3",
         "http_host": "127.0.0.1",

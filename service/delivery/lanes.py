@@ -1,0 +1,588 @@
+"""Lanes: one per (tenant, platform), each with its own queue, limits, breaker and pause
+(DESIGN 5.3-5.6).
+
+Work enters a lane as a *slot* per interaction. A slot holds every record waiting on that
+interaction; a change that arrives while the slot is queued or backing off simply joins it
+(coalescing: many changes, one call with the latest snapshot), and one that arrives while its
+call is in flight is served by a follow-up call. So there is never more than one call in flight
+per interaction, while any number of interactions are in flight per partition.
+
+A lane never blocks the consumer: when its queue is full or its breaker is open, new work is
+*spilled* (settled as "park in the retry topic") at once, so a slow or failing vendor cannot
+hold offsets, memory or capacity that other lanes need. ``Retry-After`` pauses the whole lane,
+since every call to that vendor would meet the same answer.
+
+Every record gets exactly one :class:`Settlement`: done (delivered, held for the write window,
+or already up to date), park (in which tier, due when) or dead. The pipeline turns it into a
+commit, a retry-topic record or a DLQ record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import structlog
+
+from service.delivery.attempt import Attempt, AttemptKind, Ledgerish, attempt_delivery
+from service.delivery.backoff import full_jitter
+from service.delivery.limits import AimdLimit, Breaker, BreakerState, TokenBucket
+from service.delivery.retry_topics import Origin, RetryTier
+from service.mapping import FieldProblem
+from service.metrics import Metrics
+from service.platforms.base import PlatformAdapter
+from service.platforms.outcomes import Outcome, OutcomeKind
+from service.tenants import EightByEightSettings, Tenant
+
+__all__ = [
+    "Lane",
+    "LaneConfig",
+    "LaneStatus",
+    "Lanes",
+    "Settlement",
+    "SettlementKind",
+]
+
+log = structlog.get_logger("enricher.lanes")
+
+_OVERLOAD_STATUSES = frozenset({429, 503})
+
+
+class SettlementKind(enum.Enum):
+    DONE = "done"
+    PARK = "park"
+    DEAD = "dead"
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    kind: SettlementKind
+    platform: str
+    reason: str
+    revision: int = 0
+    outcome: Outcome | None = None
+    attempts: int = 0
+    first_failure_at: datetime | None = None
+    last_failure_at: datetime | None = None
+    tier: int | None = None
+    """For PARK: the retry tier to park in."""
+    due_at: float | None = None
+    """For PARK: epoch seconds at which the parked record may be retried."""
+    problems: tuple[FieldProblem, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LaneConfig:
+    tiers: Sequence[RetryTier]
+    queue_limit: int = 1000
+    """Interactions waiting in one lane before new ones are spilled to the retry topic."""
+    base_delay: float = 0.5
+    max_delay: float = 10.0
+    """Longest in-process backoff; a vendor asking for more gets its records parked."""
+    max_pause: float = 300.0
+    """Cap on a lane pause from ``Retry-After``, so a bogus header cannot stop a lane for days."""
+    breaker_failures: int = 5
+    breaker_cool_down: float = 5.0
+    initial_limit: int = 16
+
+
+@dataclass(frozen=True, slots=True)
+class LaneStatus:
+    tenant: str
+    platform: str
+    limit: int
+    max_concurrency: int
+    in_flight: int
+    queued: int
+    rate_per_second: float
+    breaker: str
+    paused_until: datetime | None
+    paused_by_operator: bool
+    oldest_waiting_seconds: float
+
+
+@dataclass(eq=False)
+class _Waiter:
+    origin: Origin
+    future: asyncio.Future[Settlement]
+
+
+@dataclass(eq=False)
+class _Slot:
+    interaction_id: str
+    since: float
+    waiters: list[_Waiter] = field(default_factory=list)
+    attempts: int = 0
+    """Calls made in the current round (reset when the round settles)."""
+    first_failure_at: datetime | None = None
+    busy: bool = False
+    """Queued, in flight or backing off: a new change joins it instead of queueing anew."""
+
+
+class Lane:
+    def __init__(
+        self,
+        tenant_name: str,
+        tenant: Tenant,
+        adapter: PlatformAdapter,
+        ledger: Ledgerish,
+        *,
+        metrics: Metrics,
+        config: LaneConfig,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        rng: random.Random | None = None,
+    ) -> None:
+        self.tenant_name = tenant_name
+        self.platform = adapter.platform
+        self._tenant = tenant
+        self._adapter = adapter
+        self._ledger = ledger
+        self._metrics = metrics
+        self._config = config
+        self._clock = clock
+        self._wall = wall_clock
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        limits = tenant.limits
+        self._max_concurrency = limits.max_concurrency
+        self._limit = AimdLimit(
+            min(config.initial_limit, limits.max_concurrency), maximum=limits.max_concurrency
+        )
+        self._bucket = TokenBucket(_rate_cap(tenant), now=clock())
+        self._breaker = Breaker(config.breaker_failures, config.breaker_cool_down)
+        self._slots: dict[str, _Slot] = {}
+        self._queue: deque[_Slot] = deque()
+        self._in_flight = 0
+        self._paused_until = 0.0
+        self._operator_pause = False
+        self._timers: set[asyncio.TimerHandle] = set()
+        self._calls: set[asyncio.Task[None]] = set()
+        self._wakeup = asyncio.Event()
+        self._pump: asyncio.Task[None] | None = None
+        self._closed = False
+        self._publish_gauges()
+
+    # -- intake -------------------------------------------------------------------------------
+
+    def submit(self, interaction_id: str, origin: Origin) -> asyncio.Future[Settlement]:
+        """Queue ``interaction_id`` for delivery; the future settles the record that asked."""
+        future: asyncio.Future[Settlement] = asyncio.get_running_loop().create_future()
+        waiter = _Waiter(origin, future)
+        slot = self._slots.get(interaction_id)
+        if slot is not None:
+            slot.waiters.append(waiter)
+            return future
+        now = self._clock()
+        if self._breaker.is_open(now):
+            self._spill([waiter], "breaker_open")
+            return future
+        if len(self._slots) >= self._config.queue_limit:
+            self._spill([waiter], "lane_full")
+            return future
+        slot = _Slot(interaction_id, now, [waiter])
+        self._slots[interaction_id] = slot
+        self._enqueue(slot)
+        return future
+
+    def _enqueue(self, slot: _Slot) -> None:
+        slot.busy = True
+        self._queue.append(slot)
+        self._wake()
+
+    # -- operator controls ----------------------------------------------------------------------
+
+    def pause(self) -> None:
+        self._operator_pause = True
+        self._publish_gauges()
+
+    def resume(self) -> None:
+        self._operator_pause = False
+        self._paused_until = 0.0
+        self._publish_gauges()
+        self._wake()
+
+    def status(self) -> LaneStatus:
+        now = self._clock()
+        paused_for = self._paused_until - now
+        oldest = min((s.since for s in self._slots.values()), default=now)
+        return LaneStatus(
+            tenant=self.tenant_name,
+            platform=self.platform,
+            limit=self._limit.limit,
+            max_concurrency=self._max_concurrency,
+            in_flight=self._in_flight,
+            queued=len(self._queue),
+            rate_per_second=self._bucket.rate,
+            breaker=self._breaker_state(now).value,
+            paused_until=(self._wall() + timedelta(seconds=paused_for) if paused_for > 0 else None),
+            paused_by_operator=self._operator_pause,
+            oldest_waiting_seconds=round(now - oldest, 3),
+        )
+
+    def _breaker_state(self, now: float) -> BreakerState:
+        state = self._breaker.state
+        if state is BreakerState.OPEN and not self._breaker.is_open(now):
+            return BreakerState.HALF_OPEN
+        return state
+
+    # -- the pump -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._pump is None:
+            self._pump = asyncio.create_task(self._run(), name=f"lane-{self.tenant_name}")
+
+    async def close(self) -> None:
+        """Stop calling the vendor; records still waiting are left unsettled (their offsets are
+        not committed, so they are read again after a restart or by the next owner)."""
+        self._closed = True
+        for timer in self._timers:
+            timer.cancel()
+        tasks = [t for t in (self._pump, *self._calls) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for slot in self._slots.values():
+            for waiter in slot.waiters:
+                waiter.future.cancel()
+
+    def _wake(self) -> None:
+        self._wakeup.set()
+
+    def _wake_at(self, when: float) -> None:
+        asyncio.get_running_loop().call_later(max(0.0, when - self._clock()), self._wake)
+
+    async def _run(self) -> None:
+        while not self._closed:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            self._dispatch()
+
+    def _dispatch(self) -> None:
+        now = self._clock()
+        while self._queue and self._in_flight < self._limit.limit:
+            if self._operator_pause:
+                return
+            if self._paused_until > now:
+                self._wake_at(self._paused_until)
+                return
+            if self._breaker.is_open(now):
+                self._spill_queue("breaker_open")
+                return
+            if self._breaker.state is BreakerState.HALF_OPEN and self._breaker.probing:
+                return  # the probe's result decides; it wakes the pump
+            slot = self._queue[0]
+            if all(w.future.done() for w in slot.waiters):
+                # Every record that wanted this (a revoked partition, a stopped pipeline) is
+                # gone: the next event for the interaction will queue it again.
+                self._queue.popleft()
+                self._drop(slot)
+                continue
+            wait = self._bucket.try_take(now)
+            if wait > 0:
+                self._wake_at(now + wait)
+                return
+            self._breaker.allow(now)
+            self._queue.popleft()
+            self._in_flight += 1
+            task = asyncio.create_task(self._call(slot))
+            self._calls.add(task)
+            task.add_done_callback(self._calls.discard)
+        self._publish_gauges()
+
+    async def _call(self, slot: _Slot) -> None:
+        covered = list(slot.waiters)
+        try:
+            result = await attempt_delivery(
+                self._ledger,
+                self._tenant,
+                self._adapter,
+                self.tenant_name,
+                slot.interaction_id,
+                now=self._wall(),
+            )
+        except Exception as exc:  # the ledger failed: the pipeline treats this as fatal
+            for waiter in covered:
+                if not waiter.future.done():
+                    waiter.future.set_exception(exc)
+            self._after_round(slot, covered)
+            return
+        finally:
+            self._in_flight -= 1
+            self._wake()
+        self._observe(result)
+        if result.kind is not AttemptKind.FAILED:
+            self._settle(
+                covered,
+                lambda w: Settlement(
+                    SettlementKind.DONE,
+                    self.platform,
+                    result.kind.value,
+                    result.revision,
+                    result.outcome,
+                    w.origin.attempts + slot.attempts + int(result.called),
+                    problems=result.problems,
+                ),
+            )
+            self._after_round(slot, covered)
+            return
+        outcome = result.outcome or Outcome(OutcomeKind.RETRY, "no_outcome")
+        slot.attempts += 1
+        now_wall = self._wall()
+        slot.first_failure_at = slot.first_failure_at or now_wall
+        if outcome.kind is OutcomeKind.PERMANENT:
+            self._settle(covered, lambda w: self._dead(w, slot, result, outcome, now_wall))
+            self._after_round(slot, covered)
+            return
+        delay = self._backoff(slot.attempts, outcome)
+        if delay is not None and not self._closed:
+            self._metrics.retried.labels(self.tenant_name, self.platform, outcome.reason).inc()
+            self._later(delay, self._retry, slot)
+            return
+        self._settle(covered, lambda w: self._park(w, slot, result, outcome, now_wall))
+        self._after_round(slot, covered)
+
+    def _later(self, delay: float, callback: Callable[[_Slot], None], slot: _Slot) -> None:
+        """A timer that :meth:`close` can cancel."""
+
+        def fire() -> None:
+            self._timers.discard(handle)
+            callback(slot)
+
+        handle = asyncio.get_running_loop().call_later(delay, fire)
+        self._timers.add(handle)
+
+    def _retry(self, slot: _Slot) -> None:
+        if not self._closed:
+            self._queue.append(slot)
+            self._wake()
+
+    def _backoff(self, attempts: int, outcome: Outcome) -> float | None:
+        """In-process delay before the next call, or None to park the records instead."""
+        if attempts >= self._tenant.delivery.max_attempts:
+            return None
+        jitter = full_jitter(attempts, self._config.base_delay, self._config.max_delay, self._rng)
+        if outcome.retry_after is None:
+            return jitter
+        if outcome.retry_after > self._config.max_delay:
+            return None
+        return max(outcome.retry_after, jitter)
+
+    def _after_round(self, slot: _Slot, covered: list[_Waiter]) -> None:
+        """Records that joined during the call get a round of their own: their change may not
+        be in the snapshot that was sent."""
+        slot.waiters = [w for w in slot.waiters if w not in covered and not w.future.done()]
+        slot.attempts = 0
+        slot.first_failure_at = None
+        if slot.waiters and not self._closed:
+            slot.since = self._clock()
+            self._enqueue(slot)
+        else:
+            self._drop(slot)
+
+    def _drop(self, slot: _Slot) -> None:
+        slot.busy = False
+        if self._slots.get(slot.interaction_id) is slot:
+            del self._slots[slot.interaction_id]
+
+    # -- settlements ----------------------------------------------------------------------------
+
+    def _settle(self, waiters: list[_Waiter], verdict: Callable[[_Waiter], Settlement]) -> None:
+        for waiter in waiters:
+            if not waiter.future.done():
+                waiter.future.set_result(verdict(waiter))
+
+    def _dead(
+        self, waiter: _Waiter, slot: _Slot, result: Attempt, outcome: Outcome, now: datetime
+    ) -> Settlement:
+        return Settlement(
+            SettlementKind.DEAD,
+            self.platform,
+            outcome.reason,
+            result.revision,
+            outcome,
+            waiter.origin.attempts + slot.attempts,
+            waiter.origin.first_failure_at or slot.first_failure_at,
+            now,
+            problems=result.problems,
+        )
+
+    def _park(
+        self, waiter: _Waiter, slot: _Slot, result: Attempt, outcome: Outcome, now: datetime
+    ) -> Settlement:
+        tiers = self._config.tiers
+        tier = waiter.origin.tier + 1
+        if tier >= len(tiers):
+            return self._dead(waiter, slot, result, outcome, now)
+        pause = min(outcome.retry_after or 0.0, self._config.max_pause)
+        return Settlement(
+            SettlementKind.PARK,
+            self.platform,
+            outcome.reason,
+            result.revision,
+            outcome,
+            waiter.origin.attempts + slot.attempts,
+            waiter.origin.first_failure_at or slot.first_failure_at,
+            now,
+            tier=tier,
+            due_at=now.timestamp() + max(tiers[tier].delay, pause),
+            problems=result.problems,
+        )
+
+    def _spill(self, waiters: list[_Waiter], reason: str) -> None:
+        """Park without a call. A record already in a tier stays in it: spilling is not an
+        attempt, so an outage longer than the ladder does not dead-letter untried records."""
+        tiers = self._config.tiers
+        now = self._wall()
+        self._metrics.spilled.labels(self.tenant_name, self.platform, reason).inc()
+        self._settle(
+            waiters,
+            lambda w: Settlement(
+                SettlementKind.PARK,
+                self.platform,
+                reason,
+                attempts=w.origin.attempts,
+                first_failure_at=w.origin.first_failure_at,
+                last_failure_at=w.origin.first_failure_at and now,
+                tier=max(w.origin.tier, 0),
+                due_at=now.timestamp() + tiers[max(w.origin.tier, 0)].delay,
+            ),
+        )
+
+    def _spill_queue(self, reason: str) -> None:
+        while self._queue:
+            slot = self._queue.popleft()
+            self._spill(slot.waiters, reason)
+            slot.waiters = []
+            self._drop(slot)
+        self._publish_gauges()
+
+    # -- feedback from each call ----------------------------------------------------------------
+
+    def _observe(self, result: Attempt) -> None:
+        if not result.called:
+            self._breaker.probing = False  # no verdict: let the next call probe
+            if result.kind is AttemptKind.HELD:
+                self._metrics.held.labels(self.tenant_name, self.platform).inc()
+            return
+        outcome = result.outcome
+        status_class = (
+            f"{outcome.status // 100}xx" if outcome and outcome.status else _reason(outcome)
+        )
+        self._metrics.vendor_requests.labels(self.tenant_name, self.platform, status_class).observe(
+            result.elapsed
+        )
+        now = self._clock()
+        if result.kind is AttemptKind.DELIVERED:
+            self._metrics.delivered.labels(self.tenant_name, self.platform).inc()
+            self._breaker.on_success()
+            self._limit.on_success(self._in_flight + 1)
+        elif outcome is not None and outcome.kind is OutcomeKind.RETRY and _vendor_trouble(outcome):
+            self._breaker.on_failure(now)
+            if outcome.status in _OVERLOAD_STATUSES or outcome.reason == "timeout":
+                self._limit.on_overload()
+            if outcome.retry_after:
+                until = now + min(outcome.retry_after, self._config.max_pause)
+                if until > self._paused_until:
+                    self._paused_until = until
+                    log.info(
+                        "lane_paused",
+                        tenant=self.tenant_name,
+                        platform=self.platform,
+                        seconds=round(until - now, 3),
+                        reason=outcome.reason,
+                    )
+        else:
+            self._breaker.on_neutral()
+        self._publish_gauges()
+
+    def _publish_gauges(self) -> None:
+        labels = (self.tenant_name, self.platform)
+        m = self._metrics
+        m.lane_limit.labels(*labels).set(self._limit.limit)
+        m.lane_in_flight.labels(*labels).set(self._in_flight)
+        m.lane_queued.labels(*labels).set(len(self._queue))
+        now = self._clock()
+        m.lane_breaker_open.labels(*labels).set(1 if self._breaker.is_open(now) else 0)
+        paused = self._operator_pause or self._paused_until > now
+        m.lane_paused.labels(*labels).set(1 if paused else 0)
+        oldest = min((s.since for s in self._slots.values()), default=now)
+        m.oldest_undelivered.labels(*labels).set(now - oldest)
+
+
+def _vendor_trouble(outcome: Outcome) -> bool:
+    """A transient outcome that involved the vendor or the network (not a pre-call refusal
+    such as a contact still connected), which is what the breaker and the limit react to."""
+    return outcome.status is not None or outcome.error_class == "TransportError"
+
+
+def _reason(outcome: Outcome | None) -> str:
+    return outcome.reason if outcome is not None else "none"
+
+
+def _rate_cap(tenant: Tenant) -> float:
+    """The tenant's configured rate, never above what the platform documents."""
+    rate = tenant.limits.rate_per_second
+    settings = tenant.settings
+    if isinstance(settings, EightByEightSettings):
+        rate = min(rate, settings.requests_per_minute / 60.0)
+    return rate
+
+
+class Lanes:
+    """Every tenant's lane, keyed by tenant name (one platform per tenant)."""
+
+    def __init__(
+        self,
+        tenants: Mapping[str, Tenant],
+        adapters: Mapping[str, PlatformAdapter],
+        ledger: Ledgerish,
+        metrics: Metrics,
+        config: LaneConfig,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._lanes = {
+            name: Lane(
+                name,
+                tenant,
+                adapters[name],
+                ledger,
+                metrics=metrics,
+                config=config,
+                clock=clock,
+                wall_clock=wall_clock,
+            )
+            for name, tenant in tenants.items()
+        }
+
+    def __getitem__(self, tenant: str) -> Lane:
+        return self._lanes[tenant]
+
+    def __iter__(self) -> Iterator[Lane]:
+        return iter(self._lanes.values())
+
+    def submit(
+        self, tenant: str, interaction_id: str, origin: Origin
+    ) -> asyncio.Future[Settlement]:
+        return self._lanes[tenant].submit(interaction_id, origin)
+
+    def start(self) -> None:
+        for lane in self._lanes.values():
+            lane.start()
+
+    async def close(self) -> None:
+        for lane in self._lanes.values():
+            await lane.close()
+
+    def statuses(self) -> list[LaneStatus]:
+        return [lane.status() for lane in self._lanes.values()]
