@@ -1,0 +1,305 @@
+"""Lane behaviour with a scripted adapter and the in-memory ledger: coalescing, one call per
+interaction, isolation, Retry-After, the breaker, parking and the retry ladder."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from service.delivery.lanes import Lane, LaneConfig, Settlement, SettlementKind
+from service.delivery.retry_topics import Origin, tiers_of
+from service.ledger.memory import MemoryLedger
+from service.metrics import Metrics
+from service.platforms.base import Delivery, WriteWindow
+from service.platforms.outcomes import Outcome, OutcomeKind
+from service.tenants import Tenant
+from tests.unit.factories import T0, analytics, closed
+
+OK = Outcome(OutcomeKind.DELIVERED, "delivered", 204)
+FAIL = Outcome(OutcomeKind.RETRY, "http_503", 503)
+REJECTED = Outcome(OutcomeKind.PERMANENT, "rejected", 400)
+TIERS = tiers_of("retry.", [30, 300])
+FRESH = Origin("closed", 0, 0)
+DEFAULTS: dict[str, Any] = {
+    "tiers": TIERS,
+    "base_delay": 0.001,
+    "max_delay": 0.01,
+    "breaker_cool_down": 0.2,
+}
+
+
+def tenant(**overrides: Any) -> Tenant:
+    return Tenant.model_validate(
+        {
+            "platform": "nice-cxone",
+            "nice-cxone": {
+                "issuer": "https://x",
+                "client_id": "c",
+                "client_secret": "s",
+                "access_key_id": "k",
+                "access_key_secret": "ks",
+            },
+            "delivery": {"max_attempts": 2},
+            "limits": {"rate_per_second": 1000, "max_concurrency": 8},
+            "fields": {"Crm": {"from": "crm"}},
+            **overrides,
+        }
+    )
+
+
+class Adapter:
+    """Answers from ``script`` (an outcome, or a callable of the delivery); ``gate`` holds
+    calls in flight until the test opens it."""
+
+    platform = "nice-cxone"
+    write_window: WriteWindow = "after_close"
+
+    def __init__(self, script: Callable[[Delivery], Outcome] | None = None) -> None:
+        self.script = script or (lambda _: OK)
+        self.sent: list[Delivery] = []
+        self.in_flight: dict[str, int] = {}
+        self.max_parallel_per_interaction = 0
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.call_times: list[float] = []
+        self._progress = asyncio.Event()
+
+    async def until_sent(self, calls: int) -> None:
+        while len(self.sent) < calls:
+            self._progress.clear()
+            await asyncio.wait_for(self._progress.wait(), 5)
+
+    async def send(self, delivery: Delivery) -> Outcome:
+        key = delivery.interaction_id
+        self.in_flight[key] = self.in_flight.get(key, 0) + 1
+        self.max_parallel_per_interaction = max(
+            self.max_parallel_per_interaction, self.in_flight[key]
+        )
+        self.call_times.append(asyncio.get_running_loop().time())
+        self.sent.append(delivery)
+        self._progress.set()
+        try:
+            await self.gate.wait()
+            return self.script(delivery)
+        finally:
+            self.in_flight[key] -= 1
+
+    async def close(self) -> None:
+        return None
+
+
+async def make_lane(
+    adapter: Adapter, ledger: MemoryLedger | None = None, **config: Any
+) -> tuple[Lane, MemoryLedger]:
+    ledger = ledger or MemoryLedger()
+    lane = Lane(
+        "acme",
+        config.pop("tenant", tenant()),
+        adapter,
+        ledger,
+        metrics=Metrics(),
+        config=LaneConfig(**DEFAULTS | config),
+        wall_clock=lambda: T0 + timedelta(minutes=5),
+    )
+    lane.start()
+    return lane, ledger
+
+
+async def merge(ledger: MemoryLedger, event: Any) -> None:
+    await ledger.merge(event, T0 + timedelta(minutes=5), timedelta(days=1))
+
+
+async def settle(*futures: asyncio.Future[Settlement]) -> list[Settlement]:
+    return list(await asyncio.wait_for(asyncio.gather(*futures), 5))
+
+
+async def test_changes_arriving_during_a_call_coalesce_into_one_follow_up() -> None:
+    adapter = Adapter()
+    adapter.gate.clear()
+    lane, ledger = await make_lane(adapter)
+    await merge(ledger, closed(fields={"crm": "A-1"}))
+    first = lane.submit("call-1", FRESH)
+    await adapter.until_sent(1)
+    later = []
+    for n in range(5):  # five more changes while the first call is in flight
+        await merge(ledger, analytics(event_id=f"a{n}", fields={"crm": f"A-{n + 2}"}))
+        later.append(lane.submit("call-1", FRESH))
+    adapter.gate.set()
+    results = await settle(first, *later)
+    assert [r.kind for r in results] == [SettlementKind.DONE] * 6
+    assert [d.values["Crm"] for d in adapter.sent] == ["A-1", "A-6"]  # two calls, not six
+    assert adapter.max_parallel_per_interaction == 1
+    await lane.close()
+
+
+async def test_many_interactions_are_in_flight_at_once() -> None:
+    adapter = Adapter()
+    adapter.gate.clear()
+    lane, ledger = await make_lane(adapter, initial_limit=8)
+    futures = []
+    for n in range(8):
+        await merge(ledger, closed(interaction_id=f"call-{n}", fields={"crm": "x"}))
+        futures.append(lane.submit(f"call-{n}", FRESH))
+    await adapter.until_sent(8)
+    adapter.gate.set()
+    assert {r.kind for r in await settle(*futures)} == {SettlementKind.DONE}
+    await lane.close()
+
+
+async def test_early_analytics_are_held_for_an_after_close_platform() -> None:
+    adapter = Adapter()
+    lane, ledger = await make_lane(adapter)
+    await merge(ledger, analytics(fields={"crm": "A-1"}))
+    [held] = await settle(lane.submit("call-1", FRESH))
+    assert (held.kind, held.reason, adapter.sent) == (SettlementKind.DONE, "held", [])
+    await merge(ledger, closed())
+    [done] = await settle(lane.submit("call-1", FRESH))
+    assert done.reason == "delivered"
+    assert len(adapter.sent) == 1
+    await lane.close()
+
+
+async def test_transient_failures_retry_in_process_then_park_in_the_next_tier() -> None:
+    adapter = Adapter(lambda _: FAIL)
+    lane, ledger = await make_lane(adapter)
+    await merge(ledger, closed(fields={"crm": "A-1"}))
+    [fresh] = await settle(lane.submit("call-1", FRESH))
+    assert (fresh.kind, fresh.tier, fresh.attempts, fresh.reason) == (
+        SettlementKind.PARK,
+        0,
+        2,
+        "http_503",
+    )
+    assert fresh.due_at == pytest.approx((T0 + timedelta(minutes=5)).timestamp() + 30)
+    from_tier_1 = Origin("closed", 0, 0, tier=1, attempts=4, first_failure_at=T0)
+    [last] = await settle(lane.submit("call-1", from_tier_1))
+    assert (last.kind, last.attempts, last.first_failure_at) == (SettlementKind.DEAD, 6, T0)
+    await lane.close()
+
+
+async def test_a_permanent_outcome_is_dead_at_once() -> None:
+    adapter = Adapter(lambda _: REJECTED)
+    lane, ledger = await make_lane(adapter)
+    await merge(ledger, closed(fields={"crm": "A-1"}))
+    [dead] = await settle(lane.submit("call-1", FRESH))
+    assert (dead.kind, dead.reason, dead.attempts, len(adapter.sent)) == (
+        SettlementKind.DEAD,
+        "rejected",
+        1,
+        1,
+    )
+    await lane.close()
+
+
+async def test_retry_after_pauses_the_whole_lane() -> None:
+    answers = iter([Outcome(OutcomeKind.RETRY, "http_429", 429, retry_after=0.005), OK, OK])
+    adapter = Adapter(lambda _: next(answers))
+    lane, ledger = await make_lane(adapter, max_delay=0.3)
+    await merge(ledger, closed(interaction_id="call-1", fields={"crm": "a"}))
+    await merge(ledger, closed(interaction_id="call-2", fields={"crm": "b"}))
+    first = lane.submit("call-1", FRESH)
+    await adapter.until_sent(1)
+    await asyncio.sleep(0.001)
+    second = lane.submit("call-2", FRESH)  # another interaction, same vendor
+    await settle(first, second)
+    assert adapter.call_times[1] - adapter.call_times[0] >= 0.005 - 1e-4
+    await lane.close()
+
+
+async def test_a_retry_after_beyond_the_in_process_budget_parks_until_then() -> None:
+    adapter = Adapter(lambda _: Outcome(OutcomeKind.RETRY, "http_429", 429, retry_after=120))
+    lane, ledger = await make_lane(adapter)
+    await merge(ledger, closed(fields={"crm": "A-1"}))
+    [parked] = await settle(lane.submit("call-1", FRESH))
+    assert parked.kind is SettlementKind.PARK
+    assert parked.due_at == pytest.approx((T0 + timedelta(minutes=5)).timestamp() + 120)
+    assert lane.status().paused_until is not None
+    await lane.close()
+
+
+async def test_the_breaker_opens_spills_new_work_without_calls_and_closes_on_recovery() -> None:
+    healthy = False
+    adapter = Adapter(lambda _: OK if healthy else FAIL)
+    lane, ledger = await make_lane(adapter, breaker_failures=2)
+    for n in range(3):
+        await merge(ledger, closed(interaction_id=f"call-{n}", fields={"crm": "x"}))
+    await settle(lane.submit("call-0", FRESH))  # two failed calls: the breaker opens
+    assert lane.status().breaker == "open"
+    calls = len(adapter.sent)
+    [spilled] = await settle(lane.submit("call-1", FRESH))
+    assert (spilled.kind, spilled.reason, spilled.tier) == (
+        SettlementKind.PARK,
+        "breaker_open",
+        0,
+    )
+    assert len(adapter.sent) == calls  # no call while open: no retry storm
+    healthy = True
+    await asyncio.sleep(0.25)  # the cool-down passes; the next call is the probe
+    [probe] = await settle(lane.submit("call-2", FRESH))
+    assert probe.reason == "delivered"
+    assert lane.status().breaker == "closed"
+    await lane.close()
+
+
+async def test_a_full_lane_spills_instead_of_blocking() -> None:
+    adapter = Adapter()
+    adapter.gate.clear()
+    lane, ledger = await make_lane(adapter, queue_limit=2)
+    futures = []
+    for n in range(3):
+        await merge(ledger, closed(interaction_id=f"call-{n}", fields={"crm": "x"}))
+        futures.append(lane.submit(f"call-{n}", FRESH))
+    [third] = await settle(futures[2])
+    assert (third.kind, third.reason) == (SettlementKind.PARK, "lane_full")
+    adapter.gate.set()
+    await settle(*futures[:2])
+    await lane.close()
+
+
+async def test_a_stalled_lane_does_not_slow_another() -> None:
+    stuck, fine = Adapter(), Adapter()
+    stuck.gate.clear()
+    ledger = MemoryLedger()
+    slow_lane, _ = await make_lane(stuck, ledger)
+    fast_lane, _ = await make_lane(fine, ledger)
+    await merge(ledger, closed(interaction_id="call-1", fields={"crm": "x"}))
+    await merge(ledger, closed(interaction_id="call-2", fields={"crm": "y"}))
+    blocked = slow_lane.submit("call-1", FRESH)
+    [done] = await settle(fast_lane.submit("call-2", FRESH))
+    assert done.reason == "delivered"
+    assert not blocked.done()
+    await slow_lane.close()
+    await fast_lane.close()
+
+
+async def test_operator_pause_holds_calls_until_resumed() -> None:
+    adapter = Adapter()
+    lane, ledger = await make_lane(adapter)
+    lane.pause()
+    await merge(ledger, closed(fields={"crm": "A-1"}))
+    future = lane.submit("call-1", FRESH)
+    await asyncio.sleep(0.02)
+    assert adapter.sent == []
+    assert lane.status().paused_by_operator
+    lane.resume()
+    await settle(future)
+    assert len(adapter.sent) == 1
+    await lane.close()
+
+
+async def test_eight_by_eight_lanes_never_exceed_the_documented_rate() -> None:
+    eight = tenant(
+        platform="8x8",
+        **{
+            "nice-cxone": None,
+            "8x8": {"base_url": "https://vcc-na1.8x8.com", "tenant_id": "t", "action_token": "x"},
+        },
+        fields={"_Crm": {"from": "crm"}},
+    )
+    lane, _ = await make_lane(Adapter(), tenant=eight)
+    assert lane.status().rate_per_second == pytest.approx(100 / 60)
+    await lane.close()
