@@ -1,25 +1,34 @@
 """The ``enricher`` command (DESIGN 10, a contract).
 
 ``run`` the service, ``dev`` the whole system on one machine, ``simulate`` one vendor,
-``check-config`` a tenants file, ``dlq list`` what failed.
+``check-config`` a tenants file, ``dlq list`` what failed and ``dlq replay`` it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
+from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import orjson
+import structlog
 from pydantic import ValidationError
 
 from service import __version__
+from service.durations import parse_duration
 from service.settings import Settings
 from service.tenants import ConfigError, TenantsConfig, load_tenants
+
+if TYPE_CHECKING:
+    from service.delivery.dlq_reader import DeadLetterFilter
+    from service.delivery.replay import ReplaySummary
 
 __all__ = ["main"]
 
@@ -144,34 +153,64 @@ def dlq() -> None:
     """Inspect the dead-letter topic."""
 
 
+def _moment(text: str | None) -> datetime | None:
+    """An ISO time (``2026-11-20T08:00Z``) or a duration ago (``24h``)."""
+    if not text:
+        return None
+    try:
+        return datetime.now(UTC) - parse_duration(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: give an ISO time or a duration such as 24h") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(
+        [
+            click.option("--tenant"),
+            click.option("--platform"),
+            click.option("--reason"),
+            click.option("--interaction", "interaction_id"),
+            click.option("--since", help="ISO time, or a duration ago such as 24h."),
+            click.option("--until", help="ISO time, or a duration ago such as 1h."),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+def _selection(options: dict[str, Any]) -> DeadLetterFilter:
+    from service.delivery.dlq_reader import DeadLetterFilter
+
+    return DeadLetterFilter(
+        tenant=options["tenant"],
+        platform=options["platform"],
+        reason=options["reason"],
+        interaction_id=options["interaction_id"],
+        since=_moment(options["since"]),
+        until=_moment(options["until"]),
+    )
+
+
 @dlq.command("list")
-@click.option("--tenant")
-@click.option("--platform")
-@click.option("--reason")
-@click.option("--interaction", "interaction_id")
+@_selection_options
 @click.option("--limit", type=int, default=100, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
-def dlq_list(  # noqa: PLR0917 - click passes options as positional arguments
-    tenant: str | None,
-    platform: str | None,
-    reason: str | None,
-    interaction_id: str | None,
-    limit: int,
-    as_json: bool,
-) -> None:
+def dlq_list(limit: int, as_json: bool, **selection: Any) -> None:
     """List dead-lettered records with their provenance, oldest first."""
     from service.delivery.dlq_reader import read_dead_letters
 
     settings = _settings()
-    filters = {
-        "tenant": tenant,
-        "platform": platform,
-        "reason": reason,
-        "interaction_id": interaction_id,
-    }
     records = run_async(
         read_dead_letters(
-            settings.kafka_client_options(), settings.topic_dlq, filters=filters, limit=limit
+            settings.kafka_client_options(),
+            settings.topic_dlq,
+            selection=_selection(selection),
+            limit=limit,
         )
     )
     for record in records:
@@ -182,6 +221,7 @@ def dlq_list(  # noqa: PLR0917 - click passes options as positional arguments
                     {
                         "partition": record.partition,
                         "offset": record.offset,
+                        "written_at": record.written_at.isoformat(),
                         "key": record.key.decode("utf-8", "replace") if record.key else None,
                         "provenance": p,
                     }
@@ -198,6 +238,84 @@ def dlq_list(  # noqa: PLR0917 - click passes options as positional arguments
         )
     if not as_json:
         click.echo(f"{len(records)} record(s)", err=True)
+
+
+@dlq.command("replay")
+@_selection_options
+@click.option("--dry-run", is_flag=True, help="Count what would be replayed; send nothing.")
+@click.option(
+    "--max-replays",
+    type=int,
+    default=3,
+    show_default=True,
+    help="Skip records already replayed this often (stops DLQ-replay loops).",
+)
+def dlq_replay(dry_run: bool, max_replays: int, **selection: Any) -> None:
+    """Send selected dead letters back through their tenant's lane (via the first retry
+    tier, due at once). The service delivers the interaction's newest snapshot."""
+    settings = _settings()
+    summary = run_async(_replay(settings, _selection(selection), dry_run, max_replays))
+    click.echo(
+        f"selected {summary.selected}; "
+        + (
+            f"would replay {sum(summary.by_reason.values())}"
+            if dry_run
+            else f"replayed {summary.replayed}"
+        ),
+        err=True,
+    )
+    for reason, n in sorted(summary.by_reason.items()):
+        click.echo(f"  {reason}: {n}", err=True)
+    if summary.skipped_replay_limit:
+        click.echo(
+            f"skipped {summary.skipped_replay_limit} already replayed {max_replays} time(s); "
+            "raise --max-replays to send them anyway",
+            err=True,
+        )
+
+
+async def _replay(
+    settings: Settings, selection: DeadLetterFilter, dry_run: bool, max_replays: int
+) -> ReplaySummary:
+    import time
+
+    from aiokafka import AIOKafkaProducer
+
+    from service.delivery.replay import plan_replay, send_replays
+
+    click.echo(f"reading {settings.topic_dlq} ...", err=True)
+    todo, summary = await plan_replay(
+        settings.kafka_client_options(), settings.topic_dlq, selection, max_replays=max_replays
+    )
+    if dry_run or not todo:
+        return summary
+    producer = AIOKafkaProducer(
+        **settings.kafka_client_options(),
+        acks="all",
+        enable_idempotence=settings.kafka_enable_idempotence,
+    )
+    await producer.start()
+    try:
+        with click.progressbar(length=len(todo), label="replaying", file=sys.stderr) as bar:
+            await send_replays(
+                producer,
+                settings.retry_tier_topics,
+                todo,
+                summary,
+                now=time.time,
+                progress=bar.update,
+            )
+    finally:
+        await producer.stop()
+        # The audit trail: who replayed what is answered by the platform's log pipeline.
+        structlog.get_logger("enricher.audit").info(
+            "dlq_replayed",
+            selection={k: str(v) for k, v in asdict(selection).items() if v is not None},
+            selected=summary.selected,
+            replayed=summary.replayed,
+            user=os.environ.get("USER", "unknown"),
+        )
+    return summary
 
 
 if __name__ == "__main__":  # pragma: no cover

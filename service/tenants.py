@@ -170,7 +170,7 @@ class SinchContactProSettings(_PlatformBlock):
 
     def key_problem(self, key: str, channel: str) -> str | None:
         """Why Sinch would refuse ``key`` on ``channel``, or None."""
-        if not XML_NAME.match(key):
+        if not XML_NAME.fullmatch(key):
             return f"{key!r} is not a valid XML element name"
         allowed = self.extra_data_for_history.get(channel)  # type: ignore[call-overload]
         if allowed is None:
@@ -310,7 +310,7 @@ class Tenant(_Strict):
                     if problem:
                         problems.append(f"fields.{name}: {problem}")
             if isinstance(block, EightByEightSettings):
-                if not EIGHT_BY_EIGHT_NAME.match(name):
+                if not EIGHT_BY_EIGHT_NAME.fullmatch(name):
                     problems.append(
                         f"fields.{name}: 8x8 variable names start with '_' and are "
                         "letters and digits only"

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from service.delivery.dead_letter import HEADER_PREFIX
 
-__all__ = ["DeadLetterRecord", "read_dead_letters"]
+__all__ = ["DeadLetterFilter", "DeadLetterRecord", "read_dead_letters"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,16 +36,41 @@ class DeadLetterRecord:
             if name.startswith(HEADER_PREFIX)
         }
 
-    def matches(self, filters: Mapping[str, str | None]) -> bool:
-        provenance = self.provenance
-        return all(provenance.get(name) == wanted for name, wanted in filters.items() if wanted)
+    @property
+    def written_at(self) -> datetime:
+        return datetime.fromtimestamp(self.timestamp_ms / 1000, UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterFilter:
+    """What an operator selects by; unset fields match everything."""
+
+    tenant: str | None = None
+    platform: str | None = None
+    reason: str | None = None
+    interaction_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def matches(self, record: DeadLetterRecord) -> bool:
+        provenance = record.provenance
+        for spec in fields(self):
+            wanted = getattr(self, spec.name)
+            if wanted is None or spec.name in ("since", "until"):
+                continue
+            if provenance.get(spec.name) != wanted:
+                return False
+        written = record.written_at
+        if self.since is not None and written < self.since:
+            return False
+        return self.until is None or written < self.until
 
 
 async def read_dead_letters(
     client_options: Mapping[str, Any],
     topic: str,
     *,
-    filters: Mapping[str, str | None] | None = None,
+    selection: DeadLetterFilter | None = None,
     limit: int | None = None,
     timeout: float = 30.0,
 ) -> list[DeadLetterRecord]:
@@ -70,7 +96,7 @@ async def read_dead_letters(
                     record = DeadLetterRecord(
                         r.partition, r.offset, r.timestamp, r.key, r.value, tuple(r.headers or ())
                     )
-                    if record.matches(filters or {}):
+                    if selection is None or selection.matches(record):
                         found.append(record)
             if limit is not None and len(found) >= limit:
                 break

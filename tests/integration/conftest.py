@@ -51,6 +51,9 @@ tenants:
       CaseNumber: {from: case_number, type: string}
       Vip: {from: vip, type: boolean}
 """
+TWO_TENANTS_YAML = TENANTS_YAML + TENANTS_YAML.split("tenants:\n", 1)[1].replace("acme:", "globex:")
+"""acme and globex, both writing to the same NICE simulator: two lanes, one vendor."""
+
 SECRETS = {
     "CLIENT_SECRET": "dev-client-secret",
     "KEY_ID": "dev-key-id",
@@ -77,7 +80,7 @@ async def sim() -> AsyncIterator[Sim]:
         yield Sim(server.url, control)
 
 
-def test_settings(bootstrap: str, tmp_path: Path, **overrides: Any) -> Settings:
+def service_settings(bootstrap: str, tmp_path: Path, **overrides: Any) -> Settings:
     suffix = uuid.uuid4().hex[:10]
     values: dict[str, Any] = {
         "kafka_bootstrap_servers": bootstrap,
@@ -154,10 +157,13 @@ def run_service(kafka_bootstrap: str, sim: Sim, tmp_path: Path) -> Callable[...,
 
     @asynccontextmanager
     async def start(
-        settings: Settings | None = None, wait_joined: bool = True, **kwargs: Any
+        settings: Settings | None = None,
+        wait_joined: bool = True,
+        tenants_yaml: str = TENANTS_YAML,
+        **kwargs: Any,
     ) -> AsyncIterator[Running]:
-        settings = settings or test_settings(kafka_bootstrap, tmp_path)
-        tenants = parse_tenants(TENANTS_YAML, environ={"ISSUER": sim.url, **SECRETS})
+        settings = settings or service_settings(kafka_bootstrap, tmp_path)
+        tenants = parse_tenants(tenants_yaml, environ={"ISSUER": sim.url, **SECRETS})
         service = Service(settings, tenants, **kwargs)
         task = asyncio.create_task(service.run(handle_signals=False))
         producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, enable_idempotence=False)
