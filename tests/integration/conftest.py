@@ -144,7 +144,7 @@ class Running:
 
     def metric(self, name: str, **labels: str) -> float:
         value = self.service.metrics.registry.get_sample_value(name, labels)
-        return value or 0.0
+        return float(value or 0.0)
 
 
 ServiceFactory = Callable[..., Any]

@@ -91,7 +91,7 @@ async def test_a_parked_retry_never_sends_an_older_snapshot_than_one_delivered_s
         await running.closed(closed_event("i-40", "40", crm_account="OLD"))
 
         async def parked() -> bool:
-            return (
+            return bool(
                 running.metric(
                     "enricher_parked_total",
                     tenant="acme",
@@ -110,7 +110,7 @@ async def test_a_parked_retry_never_sends_an_older_snapshot_than_one_delivered_s
         await stored(running, "40", {"CrmAccount": "NEW"})
 
         async def retried() -> bool:
-            return (
+            return bool(
                 running.metric(
                     "enricher_consumed_total", tenant="acme", platform="nice-cxone", type="retry"
                 )
