@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 from service.platforms.base import PlatformAdapter
+from service.platforms.eight_by_eight import EightByEightAdapter
+from service.platforms.genesys_gws import GenesysGwsAdapter
 from service.platforms.nice_cxone import NiceCxoneAdapter
-from service.tenants import Tenant
+from service.platforms.sinch_contact_pro import SinchContactProAdapter
+from service.tenants import (
+    EightByEightSettings,
+    GenesysGwsSettings,
+    NiceCxoneSettings,
+    SinchContactProSettings,
+    Tenant,
+)
 from service.transport import Transport
 
 __all__ = ["build_adapter"]
@@ -12,6 +21,13 @@ __all__ = ["build_adapter"]
 
 def build_adapter(tenant: Tenant, transport: Transport) -> PlatformAdapter:
     timeout = tenant.delivery.timeout.total_seconds()
-    if tenant.platform == "nice-cxone" and tenant.nice_cxone is not None:
-        return NiceCxoneAdapter(tenant.nice_cxone, transport, timeout=timeout)
+    settings = tenant.settings
+    if isinstance(settings, NiceCxoneSettings):
+        return NiceCxoneAdapter(settings, transport, timeout=timeout)
+    if isinstance(settings, SinchContactProSettings):
+        return SinchContactProAdapter(settings, tenant.fields, transport, timeout=timeout)
+    if isinstance(settings, EightByEightSettings):
+        return EightByEightAdapter(settings, tenant.fields, transport, timeout=timeout)
+    if isinstance(settings, GenesysGwsSettings):
+        return GenesysGwsAdapter(settings, tenant.fields, transport, timeout=timeout)
     raise ValueError(f"no adapter for platform {tenant.platform!r}")

@@ -1,0 +1,290 @@
+"""Sinch Contact Pro, CMI ``/contactData`` (VENDORS 2).
+
+``POST {base_url}/RI/cmi/contactData`` with ``{"id": <contact id>, "attachedData": {...}}``
+adds or updates a contact's attached data. Sinch takes it only for phone and chat contacts that
+are already disconnected (WrapUp, Handled, Abandoned, Deleted), and only for keys that are XML
+element names on the channel's ExtraDataForHistory allow-list. Auth is HTTP Basic with a
+dedicated API user plus, for cloud tenants, an API key in a header.
+
+Everything that can be known before a call is checked before it: an email contact, a missing
+contact id, a bad key or a contact still connected never cost a request. The request builder
+and the outcome table are pure functions; the adapter class only does the IO around them.
+
+Sinch documents no error body for CMI. ``classify`` reads a JSON ``{"error": <code>, ...}``
+(the simulator's documented shape) and otherwise recognises the refusal from the answer's
+text; a 400 it cannot place is a permanent ``rejected``, never a retry loop.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+
+import orjson
+
+from service.delivery.backoff import parse_retry_after
+from service.platforms.base import Delivery, WriteWindow, classify_http, excerpt
+from service.platforms.outcomes import Outcome, OutcomeKind
+from service.tenants import XML_NAME, FieldMapping, SinchContactProSettings
+from service.transport import HttpRequest, HttpResponse, Transport, TransportError
+
+__all__ = [
+    "CONTACT_DATA_PATH",
+    "PLATFORM",
+    "SUPPORTED_CHANNELS",
+    "SinchContactProAdapter",
+    "build_request",
+    "classify",
+]
+
+PLATFORM = "sinch-contact-pro"
+CONTACT_DATA_PATH = "/RI/cmi/contactData"
+SUPPORTED_CHANNELS = ("voice", "chat")
+"""CMI takes attached data for phone and chat contacts only; email is refused."""
+
+_ERROR_CODES: dict[str, tuple[OutcomeKind, str]] = {
+    "contact_not_disconnected": (OutcomeKind.RETRY, "contact_state_refused"),
+    "key_not_allowed": (OutcomeKind.PERMANENT, "key_not_allowed"),
+    "invalid_key_name": (OutcomeKind.PERMANENT, "invalid_key_name"),
+    "channel_not_supported": (OutcomeKind.PERMANENT, "channel_not_supported"),
+}
+"""The simulator's error codes (its module docstring) and what each means for a delivery."""
+
+_TEXT_PATTERNS: tuple[tuple[re.Pattern[str], OutcomeKind, str], ...] = (
+    (
+        re.compile(r"ExtraDataForHistory|Extra Data Included in Statistics", re.IGNORECASE),
+        OutcomeKind.PERMANENT,
+        "key_not_allowed",
+    ),
+    (
+        re.compile(r"XML (element )?name", re.IGNORECASE),
+        OutcomeKind.PERMANENT,
+        "invalid_key_name",
+    ),
+    (re.compile(r"\be-?mail\b", re.IGNORECASE), OutcomeKind.PERMANENT, "channel_not_supported"),
+    (
+        re.compile(r"disconnected|wrap-?up|\bhandled\b", re.IGNORECASE),
+        OutcomeKind.RETRY,
+        "contact_state_refused",
+    ),
+)
+"""Fallback for a 400 without a known code. Sinch's wording is undocumented, so these only
+name a refusal that is permanent anyway, or turn it into a retry the engine bounds; generic
+words (``status``, ``state``) are left out because stock error pages ("HTTP Status 400") hold
+them."""
+
+_STATUS_REASONS = {401: "auth_failed", 403: "permission_denied", 404: "not_found"}
+
+
+def _permanent(reason: str, detail: str, error_class: str) -> Outcome:
+    return Outcome(OutcomeKind.PERMANENT, reason, excerpt=detail, error_class=error_class)
+
+
+def routing_problem(delivery: Delivery) -> Outcome | None:
+    """Deliveries Sinch can never take, whatever is retried."""
+    channel = delivery.channel
+    if not channel:
+        return _permanent(
+            "missing_routing", "the channel is required for sinch-contact-pro", "RoutingError"
+        )
+    if channel not in SUPPORTED_CHANNELS:
+        return _permanent(
+            "channel_not_supported",
+            f"Sinch Contact Pro stores attached data for voice and chat only, not {channel}",
+            "RoutingError",
+        )
+    if not delivery.ref.get("contact_id"):
+        return _permanent(
+            "missing_routing", "ref.contact_id is required for sinch-contact-pro", "RoutingError"
+        )
+    return None
+
+
+def key_problem(
+    settings: SinchContactProSettings, keys: Iterable[str], channel: str
+) -> Outcome | None:
+    """Keys Sinch would refuse on this channel: a configuration error, so permanent.
+
+    A malformed name wins over an allow-list miss because it can never be allowed; the
+    excerpt names every offending key so one dead letter is enough to fix the config.
+    """
+    problems = [(key, settings.key_problem(key, channel)) for key in keys]
+    found = [(key, text) for key, text in problems if text is not None]
+    if not found:
+        return None
+    malformed = any(not XML_NAME.match(key) for key, _ in found)
+    return _permanent(
+        "invalid_key_name" if malformed else "key_not_allowed",
+        "; ".join(text for _, text in found),
+        "ConfigError",
+    )
+
+
+def is_disconnected(settings: SinchContactProSettings, status: str | None) -> bool:
+    """``None`` means the close event did not say: Sinch is then left to judge. Producers
+    spell statuses inconsistently (``Handled``, ``HANDLED``), so case is ignored."""
+    if status is None:
+        return True
+    return status.casefold() in {s.casefold() for s in settings.disconnected_statuses}
+
+
+def _headers(settings: SinchContactProSettings, delivery: Delivery) -> dict[str, str]:
+    credential = f"{settings.username}:{settings.password.get_secret_value()}"
+    headers = {
+        "Authorization": "Basic " + base64.b64encode(credential.encode()).decode(),
+        "Content-Type": "application/json",
+        # JSON first so errors come back readable; the RI guide asks POSTs for text/html.
+        "Accept": "application/json, text/html;q=0.5",
+        "Idempotency-Key": delivery.idempotency_key,
+    }
+    if settings.api_key is not None:
+        headers[settings.api_key_header] = settings.api_key.get_secret_value()
+    return headers
+
+
+def build_request(settings: SinchContactProSettings, delivery: Delivery) -> HttpRequest | Outcome:
+    """The POST for one delivery, or the Outcome that makes a call pointless.
+
+    Permanent refusals are checked before the status: a delivery that can never succeed must
+    not spend its bounded retries waiting for a disconnect first.
+    """
+    refused = routing_problem(delivery) or key_problem(
+        settings, delivery.values, delivery.channel or ""
+    )
+    if refused is not None:
+        return refused
+    if not is_disconnected(settings, delivery.status):
+        allowed = ", ".join(settings.disconnected_statuses)
+        return Outcome(
+            OutcomeKind.RETRY,
+            "contact_not_disconnected",
+            excerpt=f"contact status {delivery.status!r} is not one of {allowed}",
+            error_class="ContactState",
+        )
+    body = orjson.dumps({"id": delivery.ref["contact_id"], "attachedData": dict(delivery.values)})
+    url = settings.base_url.rstrip("/") + CONTACT_DATA_PATH
+    return HttpRequest("POST", url, _headers(settings, delivery), body)
+
+
+def _error_code(body: bytes) -> str | None:
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    code = doc.get("error") if isinstance(doc, dict) else None
+    return code if isinstance(code, str) else None
+
+
+def _refusal(status: int, body: bytes) -> tuple[OutcomeKind, str] | None:
+    """What a 4xx body says went wrong: by its code, and for a 400 without one by wording."""
+    code = _error_code(body)
+    if code is not None:
+        return _ERROR_CODES.get(code)
+    if status != 400:
+        return None
+    text = body[:2000].decode("utf-8", errors="replace")
+    for pattern, kind, reason in _TEXT_PATTERNS:
+        if pattern.search(text):
+            return kind, reason
+    return None
+
+
+def classify(response: HttpResponse, now: datetime) -> Outcome:
+    """Sinch's outcome table (README, Sinch Contact Pro). Basic auth has nothing to renew, so
+    a 401 (a wrong or expired API-user password, a wrong API key) is permanent at once."""
+    status = response.status
+    if 200 <= status < 300:
+        return Outcome.delivered(status)
+    common = classify_http(response, parse_retry_after(response.headers.get("retry-after"), now))
+    if common is not None:
+        return common
+    detail = excerpt(response.body)
+    if status in (401, 403):
+        return Outcome(
+            OutcomeKind.PERMANENT,
+            _STATUS_REASONS[status],
+            status=status,
+            excerpt=detail,
+            error_class="AuthError",
+        )
+    refusal = _refusal(status, response.body) if 400 <= status < 500 else None
+    if refusal is None:
+        reason = "rejected" if status == 400 else _STATUS_REASONS.get(status, f"http_{status}")
+        refusal = (OutcomeKind.PERMANENT, reason)
+    kind, reason = refusal
+    return Outcome(
+        kind,
+        reason,
+        status=status,
+        excerpt=detail,
+        error_class="ContactState" if kind is OutcomeKind.RETRY else "VendorRejected",
+    )
+
+
+def scrub(text: str | None, secrets: Iterable[str]) -> str | None:
+    """Remove credentials a vendor or a connection error might echo back."""
+    if text is None:
+        return None
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+class SinchContactProAdapter:
+    """Sends one delivery per call; holds no session, since Basic auth travels every time."""
+
+    platform = PLATFORM
+    write_window: WriteWindow = "after_close"
+
+    def __init__(
+        self,
+        settings: SinchContactProSettings,
+        fields: Mapping[str, FieldMapping],
+        transport: Transport,
+        *,
+        timeout: float = 10.0,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        # ``fields`` is taken for the constructor every adapter shares: attached data values
+        # travel as plain JSON, so no per-field wire flag exists to read from it.
+        self._settings = settings
+        self._fields = fields
+        self._transport = transport
+        self._timeout = timeout
+        self._wall_clock = wall_clock
+        self._secrets = settings.secret_values()
+
+    async def send(self, delivery: Delivery) -> Outcome:
+        request = build_request(self._settings, delivery)
+        if isinstance(request, Outcome):
+            return request
+        try:
+            response = await self._transport.send(request, self._timeout)
+        except TransportError as exc:
+            return Outcome(
+                OutcomeKind.RETRY,
+                exc.kind,
+                excerpt=scrub(str(exc), self._secrets),
+                error_class="TransportError",
+            )
+        outcome = classify(response, self._wall_clock())
+        return _with_excerpt(outcome, scrub(outcome.excerpt, self._secrets))
+
+    async def close(self) -> None:
+        return None
+
+
+def _with_excerpt(outcome: Outcome, text: str | None) -> Outcome:
+    if text == outcome.excerpt:
+        return outcome
+    return Outcome(
+        outcome.kind,
+        outcome.reason,
+        status=outcome.status,
+        retry_after=outcome.retry_after,
+        excerpt=text,
+        error_class=outcome.error_class,
+    )
