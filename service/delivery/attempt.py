@@ -70,6 +70,10 @@ async def attempt_delivery(
         return Attempt(AttemptKind.UP_TO_DATE, entry.revision if entry else 0)
     if adapter.write_window == "after_close" and not entry.is_closed:
         return Attempt(AttemptKind.HELD, entry.revision)
+    if adapter.write_window == "live" and not entry.ref() and not entry.is_closed:
+        # A live platform needs the session's address; analytics that carry none wait for an
+        # event that does, instead of failing as unroutable.
+        return Attempt(AttemptKind.HELD, entry.revision)
     mapped = map_fields(entry.field_values(), tenant.fields)
     if not mapped.values:
         # Nothing mapped has a value yet: there is nothing to write, and nothing to wait for.

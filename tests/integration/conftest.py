@@ -160,10 +160,13 @@ def run_service(kafka_bootstrap: str, sim: Sim, tmp_path: Path) -> Callable[...,
         settings: Settings | None = None,
         wait_joined: bool = True,
         tenants_yaml: str = TENANTS_YAML,
+        environ: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[Running]:
         settings = settings or service_settings(kafka_bootstrap, tmp_path)
-        tenants = parse_tenants(tenants_yaml, environ={"ISSUER": sim.url, **SECRETS})
+        tenants = parse_tenants(
+            tenants_yaml, environ={"ISSUER": sim.url, **SECRETS, **(environ or {})}
+        )
         service = Service(settings, tenants, **kwargs)
         task = asyncio.create_task(service.run(handle_signals=False))
         producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, enable_idempotence=False)

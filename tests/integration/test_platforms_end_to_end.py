@@ -1,0 +1,235 @@
+"""Events on the broker to data stored at the Sinch, 8x8 and GWS simulators, through the real
+service: after-close platforms hold early analytics until the close; GWS pushes them live."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from service.http_server import AppServer
+from service.simulators import (
+    create_eight_by_eight_app,
+    create_genesys_gws_app,
+    create_sinch_contact_pro_app,
+)
+from tests.fixtures.eight_by_eight import EIGHT_BY_EIGHT_TENANT_ID, EIGHT_BY_EIGHT_TOKEN
+from tests.fixtures.eight_by_eight import Sim as EightByEightSim
+from tests.fixtures.genesys_gws import GWS_PASSWORD, GWS_USERNAME, GwsSim
+from tests.fixtures.sinch import DEV_API_KEY, DEV_PASSWORD, DEV_USERNAME, SinchSim
+from tests.integration.conftest import Running, wait_for
+from tests.unit.factories import analytics_json, closed_json
+
+pytestmark = pytest.mark.integration
+
+FIELDS = """
+    fields:
+      {sentiment}: {{from: sentiment.label}}
+      {account}: {{from: crm_account{extra}}}
+"""
+
+
+def tenants_yaml(platform: str, block: str, sentiment: str, account: str, extra: str = "") -> str:
+    return (
+        f"\ntenants:\n  acme:\n    platform: {platform}\n    {platform}:\n"
+        + "".join(f"      {line}\n" for line in block.strip().splitlines())
+        + "    delivery: {max_attempts: 3, timeout: 5s}\n"
+        + FIELDS.format(sentiment=sentiment, account=account, extra=extra)
+    )
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Callable[[Any], Awaitable[tuple[str, httpx.AsyncClient]]]]:
+    """Start a simulator app (with its dev defaults) on a loopback port."""
+    started: list[tuple[AppServer, httpx.AsyncClient]] = []
+
+    async def start(app: Any) -> tuple[str, httpx.AsyncClient]:
+        server = AppServer(app)
+        await server.__aenter__()
+        control = httpx.AsyncClient(base_url=server.url, timeout=10)
+        started.append((server, control))
+        return server.url, control
+
+    yield start
+    for server, control in started:
+        await control.aclose()
+        await server.__aexit__(None, None, None)
+
+
+def events(interaction: str, ref: dict[str, str], **closed: Any) -> tuple[dict[str, Any], ...]:
+    early = analytics_json(
+        event_id=str(uuid.uuid4()),
+        interaction_id=interaction,
+        data={"sentiment": {"label": "positive"}},
+    )
+    close = closed_json(
+        event_id=str(uuid.uuid4()),
+        interaction_id=interaction,
+        ref=ref,
+        data={"crm_account": "A-1001"},
+        **closed,
+    )
+    return early, close
+
+
+async def held_once(running: Running, platform: str) -> None:
+    async def held() -> bool:
+        return running.metric("enricher_held_total", tenant="acme", platform=platform) >= 1
+
+    await wait_for(held, 20, "the early analytics to be held")
+
+
+async def test_sinch_holds_analytics_until_the_close_then_attaches_everything(
+    run_service: Any, serve: Any
+) -> None:
+    url, control = await serve(create_sinch_contact_pro_app())
+    sim = SinchSim(url, control)
+    yaml = tenants_yaml(
+        "sinch-contact-pro",
+        f"""
+base_url: {url}
+username: {DEV_USERNAME}
+password: ${{SINCH_PASSWORD}}
+api_key: ${{SINCH_API_KEY}}
+extra_data_for_history: {{voice: ["*"], chat: ["*"]}}
+""",
+        "Sentiment",
+        "CrmAccount",
+    )
+    env = {"SINCH_PASSWORD": DEV_PASSWORD, "SINCH_API_KEY": DEV_API_KEY}
+    async with run_service(tenants_yaml=yaml, environ=env) as running:
+        await sim.contact("c-1", channel="voice", status="Handled")
+        early, close = events("i-1", {"contact_id": "c-1"}, channel="voice", status="Handled")
+        await running.analytics(early)
+        await held_once(running, "sinch-contact-pro")
+        assert await sim.stored("c-1") == {}
+        await running.closed(close)
+
+        async def attached() -> bool:
+            return await sim.stored("c-1") == {"Sentiment": "positive", "CrmAccount": "A-1001"}
+
+        await wait_for(attached, 20, "the attached data at Sinch")
+        [post] = [p for p in await sim.posts() if p["status"] < 300]
+        assert post["json"] == {
+            "id": "c-1",
+            "attachedData": {"Sentiment": "positive", "CrmAccount": "A-1001"},
+        }
+        assert post["headers"]["idempotency-key"] == "acme:i-1:2"
+        assert await running.dead_letters() == []
+
+
+async def test_an_email_interaction_is_refused_for_sinch_without_a_call(
+    run_service: Any, serve: Any
+) -> None:
+    url, control = await serve(create_sinch_contact_pro_app())
+    sim = SinchSim(url, control)
+    yaml = tenants_yaml(
+        "sinch-contact-pro",
+        f"""
+base_url: {url}
+username: {DEV_USERNAME}
+password: ${{SINCH_PASSWORD}}
+api_key: ${{SINCH_API_KEY}}
+extra_data_for_history: {{voice: ["*"], chat: ["*"]}}
+""",
+        "Sentiment",
+        "CrmAccount",
+    )
+    env = {"SINCH_PASSWORD": DEV_PASSWORD, "SINCH_API_KEY": DEV_API_KEY}
+    async with run_service(tenants_yaml=yaml, environ=env) as running:
+        _, close = events("i-2", {"contact_id": "c-2"}, channel="email")
+        await running.closed(close)
+
+        async def dead() -> bool:
+            return len(await running.dead_letters()) == 1
+
+        await wait_for(dead, 20, "the email interaction in the DLQ")
+        [record] = await running.dead_letters()
+        assert record.provenance["reason"] == "channel_not_supported"
+        assert await sim.posts() == []
+
+
+async def test_8x8_sets_variables_after_the_close_and_keeps_private_values_out_of_the_dlq(
+    run_service: Any, serve: Any
+) -> None:
+    url, control = await serve(create_eight_by_eight_app())
+    sim = EightByEightSim(url, control)
+    yaml = tenants_yaml(
+        "8x8",
+        f"""
+base_url: {url}
+tenant_id: {EIGHT_BY_EIGHT_TENANT_ID}
+action_token: ${{ACTION_TOKEN}}
+""",
+        "_Sentiment",
+        "_Account",
+        extra=", privacy: true, display: true, display_name: Account",
+    )
+    async with run_service(
+        tenants_yaml=yaml, environ={"ACTION_TOKEN": EIGHT_BY_EIGHT_TOKEN}
+    ) as running:
+        await sim.interaction("g-1")
+        early, close = events("i-3", {"guid": "g-1"})
+        await running.analytics(early)
+        await held_once(running, "8x8")
+        await running.closed(close)
+
+        async def variables() -> bool:
+            return await sim.variables("g-1") == {"_Sentiment": "positive", "_Account": "A-1001"}
+
+        await wait_for(variables, 20, "the variables at 8x8")
+        await sim.finish("g-1")  # the interaction ends: 8x8 now answers 404
+        _, late = events("i-3", {"guid": "g-1"})
+        late["data"] = {"crm_account": "SECRET-ACCOUNT-42"}
+        late["occurred_at"] = "2026-11-20T10:30:00Z"
+        await running.closed(late)
+
+        async def dead() -> bool:
+            return len(await running.dead_letters()) == 1
+
+        await wait_for(dead, 20, "the change for a finished interaction in the DLQ")
+        [record] = await running.dead_letters()
+        assert record.provenance["reason"] == "not_found"
+        assert record.provenance["masked"] == "crm_account"
+        raw = (record.value or b"") + b"".join(v for _, v in record.headers)
+        assert b"SECRET-ACCOUNT-42" not in raw
+
+
+async def test_gws_pushes_analytics_live_and_refuses_after_the_call_is_released(
+    run_service: Any, serve: Any
+) -> None:
+    url, control = await serve(create_genesys_gws_app())
+    sim = GwsSim(url, control)
+    yaml = tenants_yaml(
+        "genesys-gws",
+        f"""
+base_url: {url}
+username: {GWS_USERNAME}
+password: ${{GWS_PASSWORD}}
+""",
+        "Sentiment",
+        "CrmAccount",
+    )
+    async with run_service(tenants_yaml=yaml, environ={"GWS_PASSWORD": GWS_PASSWORD}) as running:
+        await sim.interaction("calls", "s-1")
+        ref = {"media": "calls", "session_id": "s-1"}
+        early, close = events("i-4", ref)
+        await running.analytics(early | {"ref": ref})
+
+        async def live() -> bool:
+            return await sim.user_data("calls", "s-1") == {"Sentiment": "positive"}
+
+        await wait_for(live, 20, "the analytics pushed while the call is live")
+        await sim.release("s-1")
+        await running.closed(close)
+
+        async def dead() -> bool:
+            return len(await running.dead_letters()) == 1
+
+        await wait_for(dead, 20, "the write after release in the DLQ")
+        [record] = await running.dead_letters()
+        assert record.provenance["reason"] == "write_window_closed"
+        assert await sim.user_data("calls", "s-1") == {"Sentiment": "positive"}
