@@ -137,8 +137,9 @@ def simulate(platform: str, port: int, host: str) -> None:
 @click.option("--duration", type=float, default=0, help="Stop after this many seconds (0: Ctrl-C).")
 @click.option("--http-port", type=int, default=8080, show_default=True)
 def dev(rate: float, duration: float, http_port: int) -> None:
-    """Everything on this machine: embedded broker, NICE CXone simulator, the service and
-    sample traffic, with a live summary of what gets delivered."""
+    """Everything on this machine: embedded broker, a simulator for each platform (NICE
+    CXone, Sinch Contact Pro, 8x8, Genesys GWS), the service with a sample tenant on each,
+    and sample traffic, with a live per-platform summary of what gets delivered."""
     from service.dev.devmode import run_dev
 
     try:

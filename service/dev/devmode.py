@@ -1,38 +1,81 @@
-"""``enricher dev``: the whole system on one machine, showing what gets delivered.
+"""``enricher dev``: the whole system on one machine, showing what gets delivered where.
 
-An embedded Kafka-protocol broker, the NICE CXone simulator, the service exactly as ``enricher
-run`` starts it, and sample traffic. A summary line every two seconds shows what was consumed,
-delivered, held, retried and dead-lettered, and what the vendor now stores for the latest
-interaction. Ctrl-C stops everything in order and prints the final figures.
+An embedded Kafka-protocol broker, a simulator for each of the four platforms, the service
+exactly as ``enricher run`` starts it with one sample tenant per platform
+(``service/dev/tenants.yaml``), and sample traffic for all of them. Every two seconds a summary
+shows, per platform, what was delivered, retried, parked and dead-lettered, the delivery rate,
+the p99 vendor latency and the state of the tenant's lane, then what each vendor now stores for
+a recent interaction. Ctrl-C stops everything in order and prints the final figures.
+
+The figures are read from the service's own metrics and lane status, the same numbers an
+operator sees on ``/metrics``, so dev mode also shows what those numbers mean.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import signal
 import tempfile
 import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 import click
 import httpx
+from fastapi import FastAPI
 
+from service.delivery.lanes import LaneStatus
 from service.dev.broker import EmbeddedBroker
-from service.dev.traffic import TrafficGenerator
+from service.dev.traffic import SampleTenant, TrafficGenerator
 from service.http_server import AppServer
 from service.logs import configure_logging
 from service.metrics import Metrics
 from service.runtime import Service
 from service.settings import Settings
-from service.simulators.nice_cxone import NiceSimConfig, create_app
-from service.tenants import parse_tenants
+from service.simulators import SIMULATORS
+from service.simulators import eight_by_eight as sim_8x8
+from service.simulators import genesys_gws as sim_gws
+from service.simulators import nice_cxone as sim_nice
+from service.simulators import sinch_contact_pro as sim_sinch
+from service.tenants import PLATFORMS, parse_tenants
 
-__all__ = ["run_dev"]
+__all__ = [
+    "Figures",
+    "Row",
+    "dev_environ",
+    "histogram_quantile",
+    "lane_state",
+    "platform_row",
+    "read_figures",
+    "render_rows",
+    "run_dev",
+    "stored_fields",
+]
 
 _DEV_FIELDS = {"Sentiment", "SentimentScore", "Topics", "CrmAccount", "CaseNumber", "Vip"}
+"""The NICE tenant's business data fields, declared at the simulator as they would be in
+CXone: a field the tenant maps but NICE does not know is refused there."""
+_SUMMARY_EVERY = 2.0
+_LATENCY_SAMPLE = "enricher_vendor_request_seconds_bucket"
+_COUNTERS = {
+    "enricher_delivered_total": "delivered",
+    "enricher_retried_total": "retried",
+    "enricher_parked_total": "parked",
+    "enricher_dead_lettered_total": "dead_lettered",
+}
+_VENDOR_LABEL = {
+    "nice-cxone": "NICE contact",
+    "sinch-contact-pro": "Sinch contact",
+    "8x8": "8x8 interaction",
+    "genesys-gws": "GWS",
+}
+_PRIVATE = "****"
 
 
 async def run_dev(*, rate: float, duration: float, http_port: int) -> int:
@@ -41,11 +84,13 @@ async def run_dev(*, rate: float, duration: float, http_port: int) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     workdir = Path(tempfile.mkdtemp(prefix="enricher-dev-"))
-    click.echo("starting the embedded broker ...")
-    sim_config = NiceSimConfig(field_catalogue=_DEV_FIELDS)
-    nice_tenant_id = next(iter(sim_config.access_keys.values())).tenant_id
-    async with EmbeddedBroker() as broker, AppServer(create_app(sim_config)) as sim:
-        service = _service(broker.bootstrap_servers, sim.url, workdir, http_port)
+    click.echo("starting the embedded broker and the simulators ...")
+    async with contextlib.AsyncExitStack() as stack:
+        broker = await stack.enter_async_context(EmbeddedBroker())
+        sims: dict[str, str] = {}
+        for platform, app in _simulator_apps().items():
+            sims[platform] = (await stack.enter_async_context(AppServer(app))).url
+        service = _service(broker.bootstrap_servers, sims, workdir, http_port)
         configure_logging("console", "warning", service.redactor)
         service_task = asyncio.create_task(service.run(handle_signals=False))
         if not await _joined(service, service_task):
@@ -54,43 +99,59 @@ async def run_dev(*, rate: float, duration: float, http_port: int) -> int:
             broker.bootstrap_servers,
             service.settings.topic_closed,
             service.settings.topic_analytics,
-            sim.url,
-            nice_tenant_id,
+            _sample_tenants(service, sims),
             rate=rate,
         )
         traffic_stop = asyncio.Event()
         traffic_task = asyncio.create_task(traffic.run(traffic_stop))
-        _banner(broker.bootstrap_servers, sim.url, service, workdir)
-        started = time.monotonic()
-        async with httpx.AsyncClient(base_url=sim.url, timeout=2) as client:
+        _banner(broker.bootstrap_servers, sims, service, workdir)
+        summary = _Summary(service, traffic, time.monotonic())
+        async with httpx.AsyncClient(timeout=2) as client:
             while not stop.is_set() and not service_task.done():
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=2)
-                if duration and time.monotonic() - started >= duration:
+                    await asyncio.wait_for(stop.wait(), timeout=_SUMMARY_EVERY)
+                if duration and time.monotonic() - summary.started >= duration:
                     stop.set()
-                click.echo(await _summary_line(service.metrics, traffic, client))
+                lines = [*summary.tick(time.monotonic()), *await _stored_lines(traffic, client)]
+                click.echo("\n".join(lines))
             traffic_stop.set()
             await traffic_task
             await _settle(service.metrics, traffic)
             service.stop()
             with contextlib.suppress(Exception):
                 await service_task
-            click.echo("final: " + _counts(service.metrics, traffic))
+            click.echo("\n".join(summary.final(time.monotonic())))
     return 0 if not service.health.fatal else 1
 
 
-def _service(bootstrap: str, sim_url: str, workdir: Path, http_port: int) -> Service:
+def _simulator_apps() -> dict[str, FastAPI]:
+    """Every registered simulator with its dev defaults; NICE also gets the tenant's field
+    catalogue, since CXone refuses fields it does not declare."""
+    apps = {platform: factory() for platform, factory in SIMULATORS.items()}
+    apps["nice-cxone"] = sim_nice.create_app(sim_nice.NiceSimConfig(field_catalogue=_DEV_FIELDS))
+    return apps
+
+
+def dev_environ(simulator_urls: Mapping[str, str]) -> dict[str, str]:
+    """What the dev tenants file references: each simulator's URL and dev credentials."""
+    return {
+        "DEV_NICE_ISSUER": simulator_urls["nice-cxone"],
+        "DEV_NICE_CLIENT_SECRET": sim_nice.DEV_CLIENT_SECRET,
+        "DEV_NICE_ACCESS_KEY_ID": sim_nice.DEV_ACCESS_KEY_ID,
+        "DEV_NICE_ACCESS_KEY_SECRET": sim_nice.DEV_ACCESS_KEY_SECRET,
+        "DEV_SINCH_BASE_URL": simulator_urls["sinch-contact-pro"],
+        "DEV_SINCH_PASSWORD": sim_sinch.DEV_PASSWORD,
+        "DEV_SINCH_API_KEY": sim_sinch.DEV_API_KEY,
+        "DEV_8X8_BASE_URL": simulator_urls["8x8"],
+        "DEV_8X8_ACTION_TOKEN": sim_8x8.DEV_ACTION_TOKEN,
+        "DEV_GWS_BASE_URL": simulator_urls["genesys-gws"],
+        "DEV_GWS_PASSWORD": sim_gws.DEV_PASSWORD,
+    }
+
+
+def _service(bootstrap: str, sims: Mapping[str, str], workdir: Path, http_port: int) -> Service:
     template = files("service.dev").joinpath("tenants.yaml").read_text(encoding="utf-8")
-    tenants = parse_tenants(
-        template,
-        source="service/dev/tenants.yaml",
-        environ={
-            "DEV_NICE_ISSUER": sim_url,
-            "DEV_NICE_CLIENT_SECRET": "dev-client-secret",
-            "DEV_NICE_ACCESS_KEY_ID": "dev-key-id",
-            "DEV_NICE_ACCESS_KEY_SECRET": "dev-key-secret",
-        },
-    )
+    tenants = parse_tenants(template, source="service/dev/tenants.yaml", environ=dev_environ(sims))
     settings = Settings(
         kafka_bootstrap_servers=bootstrap,
         kafka_enable_idempotence=False,  # the embedded broker has no idempotent producer
@@ -111,6 +172,20 @@ def _service(bootstrap: str, sim_url: str, workdir: Path, http_port: int) -> Ser
     return Service(settings, tenants)
 
 
+def _sample_tenants(service: Service, sims: Mapping[str, str]) -> list[SampleTenant]:
+    """Traffic for exactly the tenants the service runs, so the file stays the one source."""
+    nice_tenant_id = sim_nice.DEV_TENANT_ID
+    return [
+        SampleTenant(
+            name,
+            tenant.platform,
+            sims[tenant.platform],
+            nice_tenant_id if tenant.platform == "nice-cxone" else None,
+        )
+        for name, tenant in service.tenants.tenants.items()
+    ]
+
+
 async def _joined(service: Service, task: asyncio.Task[None], timeout: float = 60) -> bool:
     deadline = time.monotonic() + timeout
     while not service.health.joined:
@@ -124,16 +199,245 @@ async def _joined(service: Service, task: asyncio.Task[None], timeout: float = 6
     return True
 
 
-def _banner(bootstrap: str, sim_url: str, service: Service, workdir: Path) -> None:
+def _banner(bootstrap: str, sims: Mapping[str, str], service: Service, workdir: Path) -> None:
     s = service.settings
+    stores = {
+        "nice-cxone": "/_sim/contacts",
+        "sinch-contact-pro": "/_sim/contacts",
+        "8x8": "/_sim/interactions",
+        "genesys-gws": "/_sim/interactions",
+    }
+    tenants: dict[str, str] = {t.platform: name for name, t in service.tenants.tenants.items()}
+    simulators = "".join(
+        f"\n  {platform:<18}{url}  tenant {tenants.get(platform, '-')}, "
+        f"stored data at {url}{stores[platform]}"
+        for platform, url in sims.items()
+    )
     click.echo(
-        f"\n  broker      {bootstrap} (topics {s.topic_closed}, {s.topic_analytics}, {s.topic_dlq})"
-        f"\n  NICE CXone  {sim_url} (simulator; stored data at {sim_url}/_sim/contacts)"
-        f"\n  service     {service.http.url}/readyz  {service.http.url}/metrics"
-        f"\n  ledger      {workdir}/ledger.sqlite3"
-        f"\n  tenants     service/dev/tenants.yaml\n"
+        f"\n  broker            {bootstrap} (topics {s.topic_closed}, {s.topic_analytics}, "
+        f"{s.topic_dlq})"
+        f"{simulators}"
+        f"\n  service           {service.http.url}/readyz  {service.http.url}/metrics"
+        f"\n  ledger            {workdir}/ledger.sqlite3"
+        f"\n  tenants           service/dev/tenants.yaml\n"
         "\n  Ctrl-C stops everything.\n"
     )
+
+
+# -- figures ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """One tenant's counters at one moment, as the service's metrics hold them."""
+
+    platform: str = ""
+    delivered: float = 0.0
+    retried: float = 0.0
+    parked: float = 0.0
+    dead_lettered: float = 0.0
+    latency_buckets: tuple[tuple[float, float], ...] = ()
+    """(upper bound in seconds, cumulative count), ascending, the last bound infinite."""
+    dead_letter_reasons: Mapping[str, float] = field(default_factory=dict)
+
+
+def read_figures(metrics: Metrics) -> dict[str, Figures]:
+    """Per tenant, summed over every other label (reason, tier, status class)."""
+    counts: dict[str, dict[str, float]] = {}
+    buckets: dict[str, dict[float, float]] = {}
+    reasons: dict[str, dict[str, float]] = {}
+    platforms: dict[str, str] = {}
+    for family in metrics.registry.collect():
+        for sample in family.samples:
+            tenant = sample.labels.get("tenant")
+            if tenant is None:
+                continue
+            platforms.setdefault(tenant, sample.labels.get("platform", ""))
+            if sample.name in _COUNTERS:
+                per_tenant = counts.setdefault(tenant, {})
+                name = _COUNTERS[sample.name]
+                per_tenant[name] = per_tenant.get(name, 0.0) + sample.value
+                if name == "dead_lettered":
+                    reason = sample.labels.get("reason", "")
+                    by_reason = reasons.setdefault(tenant, {})
+                    by_reason[reason] = by_reason.get(reason, 0.0) + sample.value
+            elif sample.name == _LATENCY_SAMPLE:
+                bound = float(sample.labels["le"])
+                per_bound = buckets.setdefault(tenant, {})
+                per_bound[bound] = per_bound.get(bound, 0.0) + sample.value
+    figures = {}
+    for tenant, platform in platforms.items():
+        count = counts.get(tenant, {})
+        figures[tenant] = Figures(
+            platform=platform,
+            delivered=count.get("delivered", 0.0),
+            retried=count.get("retried", 0.0),
+            parked=count.get("parked", 0.0),
+            dead_lettered=count.get("dead_lettered", 0.0),
+            latency_buckets=tuple(sorted(buckets.get(tenant, {}).items())),
+            dead_letter_reasons=reasons.get(tenant, {}),
+        )
+    return figures
+
+
+def histogram_quantile(q: float, buckets: Sequence[tuple[float, float]]) -> float | None:
+    """The q-quantile of a cumulative histogram, interpolated within its bucket as Prometheus'
+    ``histogram_quantile`` does; None without observations. Past the last finite bound the
+    answer is that bound: the histogram cannot tell more."""
+    if not buckets or buckets[-1][1] <= 0:
+        return None
+    rank = q * buckets[-1][1]
+    lower_bound, lower_count = 0.0, 0.0
+    for bound, count in buckets:
+        if count >= rank:
+            if math.isinf(bound):
+                return lower_bound
+            if count == lower_count:
+                return bound
+            return lower_bound + (bound - lower_bound) * (rank - lower_count) / (
+                count - lower_count
+            )
+        lower_bound, lower_count = bound, count
+    return lower_bound
+
+
+def _bucket_delta(
+    now: Sequence[tuple[float, float]], before: Sequence[tuple[float, float]]
+) -> tuple[tuple[float, float], ...]:
+    earlier = dict(before)
+    return tuple((bound, count - earlier.get(bound, 0.0)) for bound, count in now)
+
+
+def lane_state(status: LaneStatus | None) -> str:
+    """The one word that matters first (is the lane sending?), then its load."""
+    if status is None:
+        return "-"
+    if status.paused_by_operator:
+        state = "paused (operator)"
+    elif status.paused_until is not None:
+        state = f"paused until {status.paused_until:%H:%M:%S}"
+    elif status.breaker != "closed":
+        state = f"breaker {status.breaker.replace('_', '-')}"
+    else:
+        state = "sending"
+    return f"{state}, {status.in_flight}/{status.limit} in flight, {status.queued} queued"
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    tenant: str
+    platform: str
+    delivered: int
+    retried: int
+    parked: int
+    dead_lettered: int
+    rate: float
+    """Deliveries per second over the period the row covers."""
+    p99_ms: float | None
+    lane: str
+
+
+def platform_row(
+    tenant: str,
+    now: Figures,
+    before: Figures,
+    seconds: float,
+    lane: LaneStatus | None,
+) -> Row:
+    """Totals as of ``now``; rate and p99 over the period since ``before``, so a live summary
+    shows the present and not the average since start-up."""
+    p99 = histogram_quantile(0.99, _bucket_delta(now.latency_buckets, before.latency_buckets))
+    return Row(
+        tenant=tenant,
+        platform=now.platform,
+        delivered=int(now.delivered),
+        retried=int(now.retried),
+        parked=int(now.parked),
+        dead_lettered=int(now.dead_lettered),
+        rate=(now.delivered - before.delivered) / seconds if seconds > 0 else 0.0,
+        p99_ms=None if p99 is None else p99 * 1000,
+        lane=lane_state(lane),
+    )
+
+
+_HEADER = (
+    f"    {'platform':<18}{'tenant':<10}{'delivered':>10}{'retried':>9}{'parked':>8}"
+    f"{'dead':>6}{'rate/s':>8}{'p99 ms':>8}  lane"
+)
+
+
+def render_rows(rows: Iterable[Row]) -> list[str]:
+    lines = [_HEADER]
+    for r in rows:
+        p99 = "-" if r.p99_ms is None else f"{r.p99_ms:.0f}"
+        lines.append(
+            f"    {r.platform:<18}{r.tenant:<10}{r.delivered:>10}{r.retried:>9}{r.parked:>8}"
+            f"{r.dead_lettered:>6}{r.rate:>8.1f}{p99:>8}  {r.lane}"
+        )
+    return lines
+
+
+def _platform_order(tenant: str, figures: Figures) -> tuple[int, str]:
+    known = figures.platform in PLATFORMS
+    return (PLATFORMS.index(figures.platform) if known else len(PLATFORMS), tenant)
+
+
+class _Summary:
+    """Remembers the previous figures, so every line can speak about the last period."""
+
+    def __init__(self, service: Service, traffic: TrafficGenerator, started: float) -> None:
+        self._service = service
+        self._traffic = traffic
+        self.started = started
+        self._before = read_figures(service.metrics)
+        self._at = started
+
+    def tick(self, now: float) -> list[str]:
+        figures = read_figures(self._service.metrics)
+        lines = [_counts(self._service.metrics, self._traffic), *self._table(figures, now)]
+        self._before, self._at = figures, now
+        return lines
+
+    def final(self, now: float) -> list[str]:
+        """Totals since start-up, and why things were dead-lettered."""
+        self._before, self._at = {}, self.started
+        figures = read_figures(self._service.metrics)
+        lines = ["final: " + _counts(self._service.metrics, self._traffic)]
+        lines += self._table(figures, now)
+        reasons = _reasons_line(figures)
+        if reasons:
+            lines.append(f"    dead-lettered by reason: {reasons}")
+        if self._traffic.released:
+            lines.append(
+                f"    GWS interactions ended before their close event: {self._traffic.released}"
+            )
+        return lines
+
+    def _table(self, figures: Mapping[str, Figures], now: float) -> list[str]:
+        lanes = self._service.lanes
+        statuses = {s.tenant: s for s in lanes.statuses()} if lanes is not None else {}
+        # Every configured tenant has a row from the start, before its first metric exists.
+        current = {
+            name: figures.get(name, Figures(platform=tenant.platform))
+            for name, tenant in self._service.tenants.tenants.items()
+        }
+        rows = [
+            platform_row(
+                t, current[t], self._before.get(t, Figures()), now - self._at, statuses.get(t)
+            )
+            for t in sorted(current, key=lambda t: _platform_order(t, current[t]))
+        ]
+        return render_rows(rows)
+
+
+def _reasons_line(figures: Mapping[str, Figures]) -> str:
+    parts = []
+    for tenant in sorted(figures, key=lambda t: _platform_order(t, figures[t])):
+        reasons = figures[tenant].dead_letter_reasons
+        shown = ", ".join(f"{r} {int(n)}" for r, n in sorted(reasons.items()) if n)
+        if shown:
+            parts.append(f"{figures[tenant].platform} ({shown})")
+    return "; ".join(parts)
 
 
 def _total(metrics: Metrics, name: str) -> int:
@@ -156,19 +460,53 @@ def _counts(metrics: Metrics, traffic: TrafficGenerator) -> str:
     )
 
 
-async def _summary_line(metrics: Metrics, traffic: TrafficGenerator, sim: httpx.AsyncClient) -> str:
-    line = _counts(metrics, traffic)
-    lag = max(5, int(traffic.rate * 4))  # old enough for its late analytics to have arrived
-    if len(traffic.contacts) >= lag:
-        contact_id = traffic.contacts[-lag]
-        response = await sim.get(f"/_sim/contacts/{contact_id}")
-        if response.status_code == 200:
-            segments = response.json().get("segments", {})
-            stored: dict[str, object] = next(iter(segments.values()), {})
+# -- what the vendors store ---------------------------------------------------------------------
+
+
+def stored_fields(platform: str, body: Mapping[str, Any]) -> dict[str, object]:
+    """The fields a simulator's control view says it stores, private 8x8 values masked: the
+    control view shows them in clear, the terminal should not."""
+    if platform == "nice-cxone":
+        segments = body.get("segments") or {}
+        return dict(next(iter(segments.values()), {}))
+    if platform == "sinch-contact-pro":
+        return dict(body.get("attached_data") or {})
+    if platform == "8x8":
+        variables: Mapping[str, Mapping[str, Any]] = body.get("variables") or {}
+        return {
+            name: _PRIVATE if v.get("privacy") else v.get("value") for name, v in variables.items()
+        }
+    return dict(body.get("user_data") or {})
+
+
+def _vendor_label(platform: str, lookup: str) -> str:
+    """``NICE contact 1000005``, ``GWS calls 00AB...``: the vendor's own words for the id."""
+    parts = lookup.rstrip("/").split("/")
+    if platform == "genesys-gws":
+        return f"GWS {parts[-2]} {parts[-1]}"
+    return f"{_VENDOR_LABEL.get(platform, platform)} {parts[-1]}"
+
+
+async def _stored_lines(traffic: TrafficGenerator, client: httpx.AsyncClient) -> list[str]:
+    """Per tenant, an interaction started about four seconds ago: old enough for its late
+    events to have arrived and been delivered."""
+    lag = max(3, math.ceil(traffic.rate_per_tenant * 4))
+    lines = []
+    for tenant in traffic.tenants:
+        lookups = traffic.lookups.get(tenant.name, [])
+        if len(lookups) < lag:
+            continue
+        lookup = lookups[-lag]
+        with contextlib.suppress(httpx.HTTPError):
+            response = await client.get(tenant.simulator_url + lookup)
+            if response.status_code != 200:
+                continue
+            stored = stored_fields(tenant.platform, response.json())
             if stored:
                 shown = ", ".join(f"{k}={v}" for k, v in sorted(stored.items()))
-                line += f"\n    NICE contact {contact_id} now holds: {shown}"
-    return line
+                label = _vendor_label(tenant.platform, lookup)
+                lines.append(f"    {label} now holds: {shown}")
+    return lines
 
 
 async def _settle(metrics: Metrics, traffic: TrafficGenerator, timeout: float = 10) -> None:

@@ -1,47 +1,288 @@
-"""Sample traffic for ``enricher dev``: interactions as a contact center and its CRM and
-speech-analytics pipelines would produce them, in every arrival order that matters.
+"""Sample traffic for ``enricher dev``: interactions as contact centers and their CRM and
+speech-analytics pipelines would produce them, for one sample tenant on each platform, in every
+arrival order that matters.
 
-Each interaction is first registered at the vendor simulator (the contact exists and is
-closed), then its events are produced: mostly close first and analytics later, often
-analytics first (held until the close), sometimes a redelivered event, and now and then a
-malformed record to show the DLQ at work.
+Interactions go to the tenants in turn. Each carries the ``ref`` its platform addresses it by,
+and is registered at the vendor simulator first where the platform needs the interaction to
+exist and nothing would create it (NICE contacts, Sinch contacts with their channel). After-close
+platforms mostly see the close first and analytics later, often analytics first (held until the
+close), sometimes a redelivered event. A live-window platform (Genesys GWS) sees analytics while
+the interaction runs and the close afterwards; now and then its call is released just before
+the close, so the CRM facts of that close meet a closed write window. Now and then a malformed
+record shows the DLQ at work.
+
+Planning (which events, which order, which ids) is pure and seeded; ``TrafficGenerator`` only
+performs the plans.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import random
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import orjson
 from aiokafka import AIOKafkaProducer
 
-__all__ = ["TrafficGenerator"]
+__all__ = [
+    "BAD_RECORD",
+    "InteractionPlan",
+    "Order",
+    "SampleTenant",
+    "Send",
+    "TrafficGenerator",
+    "arrival_order",
+    "plan_interaction",
+]
 
 _LABELS = ("positive", "neutral", "negative")
 _TOPICS = ("billing", "cancel", "upgrade", "outage", "refund", "address-change")
+_LIVE_PLATFORMS = frozenset({"genesys-gws"})
+BAD_RECORD = b'{"type": "interaction.closed", '
+"""Cut off mid-object, as a producer crashing mid-write would leave it."""
+
+BAD_SHARE = 0.05
+RELEASE_SHARE = 0.10
+"""Share of GWS calls released before their close event is consumed."""
+
+
+@dataclass(frozen=True, slots=True)
+class SampleTenant:
+    """A tenant of the dev tenants file, with the simulator that plays its platform."""
+
+    name: str
+    platform: str
+    simulator_url: str
+    nice_tenant_id: str | None = None
+    """NICE's own tenant id, which contacts are registered under (nice-cxone only)."""
+
+
+class Order(enum.Enum):
+    CLOSE_FIRST = "close_first"
+    ANALYTICS_FIRST = "analytics_first"
+    REDELIVERED = "redelivered"
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    topic: Literal["closed", "analytics"]
+    """``closed`` or ``analytics``: the generator maps them to the configured topics."""
+    value: bytes
+    delay: float = 0.0
+    release_first: bool = False
+    """Release the GWS interaction at the simulator just before this record is produced."""
+
+
+@dataclass(frozen=True, slots=True)
+class InteractionPlan:
+    tenant: SampleTenant
+    interaction_id: str
+    ref: Mapping[str, str]
+    channel: str
+    sends: tuple[Send, ...]
+    registration: tuple[str, Mapping[str, Any]] | None
+    """The simulator control call (path, body) that makes the interaction exist, if needed."""
+    lookup: str
+    """The simulator control path that shows what the vendor stores for this interaction."""
+    released: bool = False
+
+    @property
+    def key(self) -> bytes:
+        return f"{self.tenant.name}:{self.interaction_id}".encode()
+
+
+def arrival_order(roll: float, *, live: bool) -> Order:
+    """How an interaction's events arrive. A live-window platform is written while the
+    interaction runs, so its analytics always come before the close."""
+    if live:
+        return Order.ANALYTICS_FIRST if roll < 0.85 else Order.REDELIVERED
+    if roll < 0.60:
+        return Order.CLOSE_FIRST
+    if roll < 0.90:
+        return Order.ANALYTICS_FIRST
+    return Order.REDELIVERED
+
+
+def plan_interaction(tenant: SampleTenant, n: int, rng: random.Random) -> InteractionPlan:
+    """Everything about the ``n``-th interaction, drawn from ``rng`` only (seeded runs repeat)."""
+    live = tenant.platform in _LIVE_PLATFORMS
+    interaction_id = f"call-{n:06d}"
+    channel = rng.choice(("voice", "voice", "chat"))
+    ref = _ref(tenant, n, channel, rng)
+    release = live and rng.random() < RELEASE_SHARE
+    closed = _closed_event(tenant, interaction_id, channel=channel, ref=ref, n=n, rng=rng)
+    analytics = _analytics_event(tenant.name, interaction_id, channel, ref if live else None, rng)
+    order = arrival_order(rng.random(), live=live)
+    sends = (_live_sends if live else _sends)(order, closed, analytics, release, rng)
+    if rng.random() < BAD_SHARE:
+        sends = (Send("closed", BAD_RECORD), *sends)
+    return InteractionPlan(
+        tenant=tenant,
+        interaction_id=interaction_id,
+        ref=ref,
+        channel=channel,
+        sends=sends,
+        registration=_registration(tenant, ref, channel),
+        lookup=_lookup(tenant.platform, ref),
+        released=release,
+    )
+
+
+def _sends(
+    order: Order, closed: bytes, analytics: bytes, release: bool, rng: random.Random
+) -> tuple[Send, ...]:
+    delay = rng.uniform(0.5, 2.0)
+    if order is Order.CLOSE_FIRST:
+        return (Send("closed", closed), Send("analytics", analytics, delay))
+    if order is Order.ANALYTICS_FIRST:
+        return (Send("analytics", analytics), Send("closed", closed, delay, release))
+    return (
+        Send("closed", closed),
+        Send("closed", closed),  # redelivered upstream
+        Send("analytics", analytics),
+    )
+
+
+def _live_sends(
+    order: Order, closed: bytes, analytics: bytes, release: bool, rng: random.Random
+) -> tuple[Send, ...]:
+    """Analytics while the interaction runs, the close afterwards."""
+    delay = rng.uniform(0.5, 2.0)
+    redelivered = (Send("analytics", analytics),) if order is Order.REDELIVERED else ()
+    return (Send("analytics", analytics), *redelivered, Send("closed", closed, delay, release))
+
+
+def _ref(tenant: SampleTenant, n: int, channel: str, rng: random.Random) -> dict[str, str]:
+    """The ids each platform addresses an interaction by, shaped like the vendor's own."""
+    if tenant.platform == "nice-cxone":
+        return {"contact_id": str(1_000_000 + n)}
+    if tenant.platform == "sinch-contact-pro":
+        return {"contact_id": f"{rng.getrandbits(128):032x}"}
+    if tenant.platform == "8x8":
+        media = "phone" if channel == "voice" else "chat"
+        return {"guid": f"int-{n:011x}-{rng.getrandbits(32):08x}-{media}-01-{tenant.name}"}
+    if tenant.platform == "genesys-gws":
+        media = "calls" if channel == "voice" else "chats"
+        return {"media": media, "session_id": f"{rng.getrandbits(64):016X}"}
+    raise ValueError(f"no sample traffic for platform {tenant.platform!r}")
+
+
+def _registration(
+    tenant: SampleTenant, ref: Mapping[str, str], channel: str
+) -> tuple[str, Mapping[str, Any]] | None:
+    """8x8 and GWS simulators create unknown interactions on first write (their dev default),
+    as a live interaction would already exist at the vendor."""
+    if tenant.platform == "nice-cxone":
+        return "/_sim/contacts", {
+            "contact_id": ref["contact_id"],
+            "tenant_id": tenant.nice_tenant_id,
+        }
+    if tenant.platform == "sinch-contact-pro":
+        return "/_sim/contacts", {"id": ref["contact_id"], "channel": channel, "status": "Handled"}
+    return None
+
+
+def _lookup(platform: str, ref: Mapping[str, str]) -> str:
+    if platform in ("nice-cxone", "sinch-contact-pro"):
+        return f"/_sim/contacts/{ref['contact_id']}"
+    if platform == "8x8":
+        return f"/_sim/interactions/{ref['guid']}"
+    return f"/_sim/interactions/{ref['media']}/{ref['session_id']}"
+
+
+def _closed_event(
+    tenant: SampleTenant,
+    interaction_id: str,
+    *,
+    channel: str,
+    ref: Mapping[str, str],
+    n: int,
+    rng: random.Random,
+) -> bytes:
+    data: dict[str, Any] = {
+        "crm_account": f"A-{1000 + n}",
+        "case_number": 4000 + n,
+        "vip": rng.random() < 0.2,
+    }
+    if tenant.platform == "8x8":
+        data["card_last4"] = f"{rng.randrange(10_000):04d}"
+    return _event(
+        "interaction.closed",
+        tenant.name,
+        interaction_id,
+        channel=channel,
+        ref=dict(ref),
+        status="Handled",
+        data=data,
+    )
+
+
+def _analytics_event(
+    tenant: str,
+    interaction_id: str,
+    channel: str,
+    ref: Mapping[str, str] | None,
+    rng: random.Random,
+) -> bytes:
+    """``ref`` (and the channel) only where the platform is written before the close."""
+    label = rng.choice(_LABELS)
+    score = {"positive": 0.7, "neutral": 0.0, "negative": -0.6}[label] + rng.uniform(-0.2, 0.2)
+    routing: dict[str, Any] = {} if ref is None else {"ref": dict(ref), "channel": channel}
+    return _event(
+        "analytics.result",
+        tenant,
+        interaction_id,
+        source="speech-analytics",
+        data={
+            "sentiment": {"label": label, "score": round(score, 2)},
+            "topics": rng.sample(_TOPICS, 2),
+        },
+        **routing,
+    )
+
+
+def _event(type_: str, tenant: str, interaction_id: str, **body: Any) -> bytes:
+    return orjson.dumps(
+        {
+            "type": type_,
+            "version": 1,
+            "event_id": str(uuid.uuid4()),
+            "occurred_at": datetime.now(UTC).isoformat(),
+            "tenant": tenant,
+            "interaction_id": interaction_id,
+            **body,
+        }
+    )
 
 
 @dataclass
 class TrafficGenerator:
+    """Produces planned interactions at ``rate`` per second in all, the tenants taking turns."""
+
     bootstrap_servers: str
     closed_topic: str
     analytics_topic: str
-    simulator_url: str
-    nice_tenant_id: str
+    tenants: Sequence[SampleTenant]
     rate: float = 5.0
-    tenant: str = "acme"
     seed: int | None = None
     interactions: int = 0
     produced: int = 0
     bad_records: int = 0
-    contacts: list[str] = field(default_factory=list)
+    released: int = 0
+    lookups: dict[str, list[str]] = field(default_factory=dict)
+    """Per tenant, the simulator paths of its interactions in the order they were started."""
     _pending: set[asyncio.Task[None]] = field(default_factory=set)
+
+    @property
+    def rate_per_tenant(self) -> float:
+        return self.rate / max(1, len(self.tenants))
 
     async def run(self, stop: asyncio.Event) -> None:
         rng = random.Random(self.seed)  # noqa: S311 - sample data, not security
@@ -50,95 +291,70 @@ class TrafficGenerator:
         )
         await producer.start()
         try:
-            async with httpx.AsyncClient(base_url=self.simulator_url, timeout=5) as sim:
+            async with httpx.AsyncClient(timeout=5) as sim:
                 while not stop.is_set():
-                    await self._one_interaction(producer, sim, rng)
+                    tenant = self.tenants[self.interactions % len(self.tenants)]
+                    self.interactions += 1
+                    plan = plan_interaction(tenant, self.interactions, rng)
+                    await self._perform(plan, producer, sim)
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), timeout=1 / self.rate)
-                if self._pending:
-                    await asyncio.wait(self._pending, timeout=5)
+                await self._drain()
         finally:
             await producer.stop()
 
-    async def _one_interaction(
-        self, producer: AIOKafkaProducer, sim: httpx.AsyncClient, rng: random.Random
+    async def _drain(self) -> None:
+        """Lets delayed events go out (they complete their interactions), within a bound."""
+        if not self._pending:
+            return
+        _, late = await asyncio.wait(self._pending, timeout=5)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+
+    async def _perform(
+        self, plan: InteractionPlan, producer: AIOKafkaProducer, sim: httpx.AsyncClient
     ) -> None:
-        self.interactions += 1
-        n = self.interactions
-        interaction_id = f"call-{n:06d}"
-        contact_id = str(1_000_000 + n)
-        await sim.post(
-            "/_sim/contacts", json={"contact_id": contact_id, "tenant_id": self.nice_tenant_id}
-        )
-        self.contacts.append(contact_id)
-        key = f"{self.tenant}:{interaction_id}".encode()
-        closed = self._closed(interaction_id, contact_id, n, rng)
-        analytics = self._analytics(interaction_id, rng)
-        roll = rng.random()
-        if roll < 0.05:
-            self.bad_records += 1
-            await self._send(producer, self.closed_topic, key, b'{"type": "interaction.closed", ')
-        if roll < 0.60:
-            await self._send(producer, self.closed_topic, key, closed)
-            self._later(rng.uniform(0.5, 2.0), producer, self.analytics_topic, key, analytics)
-        elif roll < 0.90:
-            await self._send(producer, self.analytics_topic, key, analytics)
-            self._later(rng.uniform(0.5, 2.0), producer, self.closed_topic, key, closed)
-        else:
-            await self._send(producer, self.closed_topic, key, closed)
-            await self._send(producer, self.closed_topic, key, closed)  # redelivered upstream
-            await self._send(producer, self.analytics_topic, key, analytics)
+        base = plan.tenant.simulator_url
+        if plan.registration is not None:
+            path, body = plan.registration
+            await sim.post(base + path, json=body)
+        self.lookups.setdefault(plan.tenant.name, []).append(plan.lookup)
+        for send in plan.sends:
+            if send.delay:
+                self._later(plan, send, producer, sim)
+            else:
+                await self._send(producer, plan, send)
 
-    def _closed(self, interaction_id: str, contact_id: str, n: int, rng: random.Random) -> bytes:
-        return self._event(
-            "interaction.closed",
-            interaction_id,
-            channel=rng.choice(("voice", "voice", "chat")),
-            ref={"contact_id": contact_id},
-            status="Handled",
-            data={
-                "crm_account": f"A-{1000 + n}",
-                "case_number": 4000 + n,
-                "vip": rng.random() < 0.2,
-            },
-        )
-
-    def _analytics(self, interaction_id: str, rng: random.Random) -> bytes:
-        label = rng.choice(_LABELS)
-        score = {"positive": 0.7, "neutral": 0.0, "negative": -0.6}[label] + rng.uniform(-0.2, 0.2)
-        return self._event(
-            "analytics.result",
-            interaction_id,
-            source="speech-analytics",
-            data={
-                "sentiment": {"label": label, "score": round(score, 2)},
-                "topics": rng.sample(_TOPICS, 2),
-            },
-        )
-
-    def _event(self, type_: str, interaction_id: str, **body: Any) -> bytes:
-        return orjson.dumps(
-            {
-                "type": type_,
-                "version": 1,
-                "event_id": str(uuid.uuid4()),
-                "occurred_at": datetime.now(UTC).isoformat(),
-                "tenant": self.tenant,
-                "interaction_id": interaction_id,
-                **body,
-            }
-        )
-
-    async def _send(self, producer: AIOKafkaProducer, topic: str, key: bytes, value: bytes) -> None:
-        await producer.send_and_wait(topic, value=value, key=key)
+    async def _send(self, producer: AIOKafkaProducer, plan: InteractionPlan, send: Send) -> None:
+        topic = self.closed_topic if send.topic == "closed" else self.analytics_topic
+        await producer.send_and_wait(topic, value=send.value, key=plan.key)
         self.produced += 1
+        if send.value == BAD_RECORD:
+            self.bad_records += 1
+
+    async def _release(self, plan: InteractionPlan, sim: httpx.AsyncClient) -> None:
+        """Ends the interaction at GWS. An interaction the enricher has not written yet does not
+        exist there (the simulator creates it on first write), so then there is nothing to end."""
+        media, session_id = plan.ref["media"], plan.ref["session_id"]
+        action = "release" if media == "calls" else "complete"
+        path = f"/_sim/interactions/{media}/{session_id}/{action}"
+        response = await sim.post(plan.tenant.simulator_url + path)
+        if response.status_code == 200:
+            self.released += 1
 
     def _later(
-        self, delay: float, producer: AIOKafkaProducer, topic: str, key: bytes, value: bytes
+        self,
+        plan: InteractionPlan,
+        send: Send,
+        producer: AIOKafkaProducer,
+        sim: httpx.AsyncClient,
     ) -> None:
         async def send_later() -> None:
-            await asyncio.sleep(delay)
-            await self._send(producer, topic, key, value)
+            await asyncio.sleep(send.delay)
+            if send.release_first:
+                await self._release(plan, sim)
+            await self._send(producer, plan, send)
 
         task = asyncio.create_task(send_later())
         self._pending.add(task)

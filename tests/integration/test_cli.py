@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from service.cli import main
+from service.tenants import PLATFORMS
 from tests.unit.test_tenants import GOOD
 
 
@@ -88,3 +89,13 @@ def test_dev_mode_shows_deliveries_within_seconds() -> None:
     final = re.search(r"final: .*consumed (\d+)\s+delivered (\d+)", out)
     assert final is not None, out
     assert int(final.group(2)) > 0
+    delivered_by_platform = _final_deliveries_by_platform(out)
+    assert set(delivered_by_platform) == set(PLATFORMS), out
+    assert all(n > 0 for n in delivered_by_platform.values()), delivered_by_platform
+
+
+def _final_deliveries_by_platform(out: str) -> dict[str, int]:
+    """The delivered column of the final per-platform table (the rows after ``final:``)."""
+    final_part = out[out.index("final:") :]
+    rows = re.findall(r"^\s+(\S+)\s+\S+\s+(\d+)\s+\d+\s+\d+\s+\d+\s", final_part, re.MULTILINE)
+    return {platform: int(delivered) for platform, delivered in rows}
