@@ -104,6 +104,10 @@ class OffsetTracker(Generic[P]):
             if partition in self._partitions:
                 self._committed[partition] = offset
 
+    def committed_offset(self, partition: P) -> int | None:
+        """The last offset committed for an owned partition (None before the first commit)."""
+        return self._committed.get(partition)
+
     def in_flight(self, partition: P | None = None) -> int:
         if partition is not None:
             offsets = self._partitions.get(partition)

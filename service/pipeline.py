@@ -417,6 +417,19 @@ class Pipeline:
             await asyncio.sleep(interval)
             if self._fatal is None:
                 await self._commit()
+            self._publish_gauges()
+
+    def _publish_gauges(self) -> None:
+        """Per-partition backlog, and lane ages that only move with time."""
+        self._lanes.publish_gauges()
+        consumer = self._consumer
+        for tp in self._tracker.partitions:
+            labels = (tp.topic, str(tp.partition))
+            self._metrics.incomplete_offsets.labels(*labels).set(self._tracker.in_flight(tp))
+            end = consumer.highwater(tp) if consumer is not None else None
+            done = self._tracker.committed_offset(tp)
+            if end is not None and done is not None:
+                self._metrics.consumer_lag.labels(*labels).set(max(0, end - done))
 
     async def _commit(self, partitions: list[TopicPartition] | None = None) -> None:
         offsets = self._tracker.to_commit(partitions)

@@ -167,7 +167,7 @@ class Lane:
         self._wakeup = asyncio.Event()
         self._pump: asyncio.Task[None] | None = None
         self._closed = False
-        self._publish_gauges()
+        self.publish_gauges()
 
     # -- intake -------------------------------------------------------------------------------
 
@@ -200,12 +200,12 @@ class Lane:
 
     def pause(self) -> None:
         self._operator_pause = True
-        self._publish_gauges()
+        self.publish_gauges()
 
     def resume(self) -> None:
         self._operator_pause = False
         self._paused_until = 0.0
-        self._publish_gauges()
+        self.publish_gauges()
         self._wake()
 
     def status(self) -> LaneStatus:
@@ -296,7 +296,7 @@ class Lane:
             task = asyncio.create_task(self._call(slot))
             self._calls.add(task)
             task.add_done_callback(self._calls.discard)
-        self._publish_gauges()
+        self.publish_gauges()
 
     async def _call(self, slot: _Slot) -> None:
         covered = list(slot.waiters)
@@ -463,7 +463,7 @@ class Lane:
             self._spill(slot.waiters, reason)
             slot.waiters = []
             self._drop(slot)
-        self._publish_gauges()
+        self.publish_gauges()
 
     # -- feedback from each call ----------------------------------------------------------------
 
@@ -502,9 +502,9 @@ class Lane:
                     )
         else:
             self._breaker.on_neutral()
-        self._publish_gauges()
+        self.publish_gauges()
 
-    def _publish_gauges(self) -> None:
+    def publish_gauges(self) -> None:
         labels = (self.tenant_name, self.platform)
         m = self._metrics
         m.lane_limit.labels(*labels).set(self._limit.limit)
@@ -583,6 +583,10 @@ class Lanes:
     async def close(self) -> None:
         for lane in self._lanes.values():
             await lane.close()
+
+    def publish_gauges(self) -> None:
+        for lane in self._lanes.values():
+            lane.publish_gauges()
 
     def statuses(self) -> list[LaneStatus]:
         return [lane.status() for lane in self._lanes.values()]

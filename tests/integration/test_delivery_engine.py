@@ -46,6 +46,10 @@ async def test_a_slow_vendor_call_blocks_neither_another_lane_nor_commits_past_i
         await asyncio.sleep(running.settings.commit_interval.total_seconds() * 3)
         # ... so offset 1 is done but nothing may be committed past offset 0.
         assert committed(running, running.settings.topic_closed) == 0
+        incomplete = running.metric(
+            "enricher_incomplete_offsets", topic=running.settings.topic_closed, partition="0"
+        )
+        assert incomplete == 2  # offset 1 is done, but behind an unfinished offset 0
         await stored(running, "slow-1", {"CrmAccount": "A-1001", "CaseNumber": "4711", "Vip": True})
 
         async def both_committed() -> bool:
