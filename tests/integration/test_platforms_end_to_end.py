@@ -75,6 +75,24 @@ def events(interaction: str, ref: dict[str, str], **closed: Any) -> tuple[dict[s
     return early, close
 
 
+SINCH_ENV = {"SINCH_PASSWORD": DEV_PASSWORD, "SINCH_API_KEY": DEV_API_KEY}
+
+
+def sinch_tenant(url: str) -> str:
+    return tenants_yaml(
+        "sinch-contact-pro",
+        f"""
+base_url: {url}
+username: {DEV_USERNAME}
+password: ${{SINCH_PASSWORD}}
+api_key: ${{SINCH_API_KEY}}
+extra_data_for_history: {{voice: ["*"], chat: ["*"]}}
+""",
+        "Sentiment",
+        "CrmAccount",
+    )
+
+
 async def held_once(running: Running, platform: str) -> None:
     async def held() -> bool:
         return running.metric("enricher_held_total", tenant="acme", platform=platform) >= 1
@@ -87,20 +105,7 @@ async def test_sinch_holds_analytics_until_the_close_then_attaches_everything(
 ) -> None:
     url, control = await serve(create_sinch_contact_pro_app())
     sim = SinchSim(url, control)
-    yaml = tenants_yaml(
-        "sinch-contact-pro",
-        f"""
-base_url: {url}
-username: {DEV_USERNAME}
-password: ${{SINCH_PASSWORD}}
-api_key: ${{SINCH_API_KEY}}
-extra_data_for_history: {{voice: ["*"], chat: ["*"]}}
-""",
-        "Sentiment",
-        "CrmAccount",
-    )
-    env = {"SINCH_PASSWORD": DEV_PASSWORD, "SINCH_API_KEY": DEV_API_KEY}
-    async with run_service(tenants_yaml=yaml, environ=env) as running:
+    async with run_service(tenants_yaml=sinch_tenant(url), environ=SINCH_ENV) as running:
         await sim.contact("c-1", channel="voice", status="Handled")
         early, close = events("i-1", {"contact_id": "c-1"}, channel="voice", status="Handled")
         await running.analytics(early)
@@ -126,20 +131,7 @@ async def test_an_email_interaction_is_refused_for_sinch_without_a_call(
 ) -> None:
     url, control = await serve(create_sinch_contact_pro_app())
     sim = SinchSim(url, control)
-    yaml = tenants_yaml(
-        "sinch-contact-pro",
-        f"""
-base_url: {url}
-username: {DEV_USERNAME}
-password: ${{SINCH_PASSWORD}}
-api_key: ${{SINCH_API_KEY}}
-extra_data_for_history: {{voice: ["*"], chat: ["*"]}}
-""",
-        "Sentiment",
-        "CrmAccount",
-    )
-    env = {"SINCH_PASSWORD": DEV_PASSWORD, "SINCH_API_KEY": DEV_API_KEY}
-    async with run_service(tenants_yaml=yaml, environ=env) as running:
+    async with run_service(tenants_yaml=sinch_tenant(url), environ=SINCH_ENV) as running:
         _, close = events("i-2", {"contact_id": "c-2"}, channel="email")
         await running.closed(close)
 
