@@ -42,7 +42,6 @@ Control surface (no auth, not faulted, not logged):
 """
 
 import asyncio
-import base64
 import hmac
 import json
 import math
@@ -52,13 +51,13 @@ import secrets
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Body, FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from service.simulators.faults import (
     Clock,
@@ -67,8 +66,10 @@ from service.simulators.faults import (
     RequestLog,
     Sleep,
     add_control_route,
+    basic_credentials,
     iso_time,
     media_type,
+    mount_config_routes,
     mount_fault_routes,
     mount_request_log_routes,
     observed_route_class,
@@ -303,21 +304,9 @@ def _state(request: Request) -> EightByEightSimState:
 # --- auth and limits ---------------------------------------------------------------------------
 
 
-def _basic_credentials(header: str) -> tuple[str, str] | None:
-    scheme, _, encoded = header.partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except ValueError:
-        return None
-    user, colon, password = decoded.partition(":")
-    return (user, password) if colon else None
-
-
 def _authenticate(request: Request, sim: EightByEightSimState) -> str:
     """The tenant whose action token the request carries."""
-    given = _basic_credentials(request.headers.get("authorization", ""))
+    given = basic_credentials(request.headers.get("authorization", ""))
     if given is not None:
         tenant_id, token = given
         expected = sim.tokens.get(tenant_id)
@@ -681,30 +670,16 @@ async def rotate_token(
     return {"tenant_id": tenant_id, "action_token": token}
 
 
-async def get_settings(request: Request) -> dict[str, Any]:
-    return _state(request).config.settings_view()
+def _refuse_tenants(changes: Mapping[str, Any]) -> str | None:
+    """Tokens are rotated through their own route, which keeps one token per tenant."""
+    return "tenants are not patchable; use /_sim/tokens/rotate" if "tenants" in changes else None
 
 
-async def patch_settings(
-    request: Request, changes: Annotated[dict[str, Any], Body()]
-) -> dict[str, Any]:
+def _adopt_config(request: Request, config: EightByEightSimConfig) -> None:
     sim = _state(request)
-    if "tenants" in changes:
-        raise HTTPException(422, "tenants are not patchable; use /_sim/tokens/rotate")
-    try:
-        config = EightByEightSimConfig.model_validate({**sim.config.model_dump(), **changes})
-    except ValidationError as exc:
-        detail = exc.errors(include_url=False, include_context=False, include_input=False)
-        raise HTTPException(422, detail) from exc
     if config.seed != sim.config.seed:
         sim.rng = random.Random(config.seed)  # noqa: S311 - fault timing, not crypto
     sim.config = config
-    return config.settings_view()
-
-
-async def reset(request: Request) -> Response:
-    _state(request).reset()
-    return Response(status_code=204)
 
 
 def _mount_control_routes(app: FastAPI) -> None:
@@ -713,9 +688,13 @@ def _mount_control_routes(app: FastAPI) -> None:
     add_control_route(app, "/_sim/interactions/{guid}", get_interaction, "GET")
     add_control_route(app, "/_sim/interactions/{guid}/finish", finish_interaction, "POST")
     add_control_route(app, "/_sim/tokens/rotate", rotate_token, "POST")
-    add_control_route(app, "/_sim/config", get_settings, "GET")
-    add_control_route(app, "/_sim/config", patch_settings, "PATCH")
-    add_control_route(app, "/_sim/reset", reset, "POST", status_code=204)
+    mount_config_routes(
+        app,
+        state=_state,
+        view=EightByEightSimConfig.settings_view,
+        refuse=_refuse_tenants,
+        adopt=_adopt_config,
+    )
 
 
 def create_app(

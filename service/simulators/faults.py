@@ -10,7 +10,8 @@ that machinery vendor-agnostic so each simulator only describes its own API:
 - ``RequestLog``: what the client actually sent (method, path, JSON or form body, headers
   minus credentials) and what it got back, so tests can assert on the wire format.
 - ``observed_route_class``: an ``APIRoute`` subclass that wires both around every vendor route.
-- ``mount_fault_routes`` / ``mount_request_log_routes``: the control surface under ``/_sim``.
+- ``mount_fault_routes`` / ``mount_request_log_routes`` / ``mount_config_routes``: the control
+  surface under ``/_sim``.
 
 Control routes (no auth, never faulted, never logged):
 
@@ -21,24 +22,30 @@ Control routes (no auth, never faulted, never logged):
 - ``GET /_sim/latency`` / ``PUT /_sim/latency`` ``{"ms": 100}`` -> the global latency added
   to every vendor request.
 - ``GET /_sim/requests`` -> the request log, oldest first; ``DELETE /_sim/requests`` -> 204.
+- ``GET /_sim/config`` -> the simulator's patchable settings; ``PATCH /_sim/config`` with a
+  partial object -> the settings after the change, or 422 when a name may not be patched or
+  the result does not validate.
+- ``POST /_sim/reset`` -> 204; the simulator's state as it was at start-up.
 """
 
 import asyncio
+import base64
 import json
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import count
-from typing import Any
+from typing import Annotated, Any, Protocol, TypeVar
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Body, FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
-from starlette.exceptions import HTTPException
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 Clock = Callable[[], float]
@@ -169,6 +176,23 @@ def media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
 
+def basic_credentials(header: str) -> tuple[str, str] | None:
+    """The user and password of a Basic ``Authorization`` header, or None.
+
+    Malformed and missing credentials both give None, so every vendor answers them with the
+    same rejection it uses for wrong ones.
+    """
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except ValueError:
+        return None
+    user, colon, password = decoded.partition(":")
+    return (user, password) if colon else None
+
+
 def _json_body(raw: bytes) -> JsonValue | None:
     try:
         parsed: JsonValue = json.loads(raw)
@@ -245,7 +269,7 @@ def observed_route_class(injector: FaultInjector, log: RequestLog) -> type[APIRo
                         response = await handler(request)
                     status = response.status_code
                     return response
-                except HTTPException as exc:
+                except StarletteHTTPException as exc:
                     status = exc.status_code
                     raise
                 except RequestValidationError:
@@ -322,3 +346,78 @@ def mount_request_log_routes(
 
     add_control_route(target, f"{prefix}/requests", list_requests, "GET")
     add_control_route(target, f"{prefix}/requests", clear_requests, "DELETE")
+
+
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
+
+PatchCheck = Callable[[Mapping[str, Any]], str | None]
+"""Why a config patch is refused before it is validated (the 422 detail), or None."""
+
+
+class ConfigurableSim(Protocol[ConfigT]):
+    """What the shared config and reset routes need from one simulator's state."""
+
+    config: ConfigT
+
+    def reset(self) -> None: ...
+
+
+def refuse_unpatchable(patchable: AbstractSet[str]) -> PatchCheck:
+    """Name every setting a patch may not touch in one answer, so a test sees them all."""
+
+    def check(changes: Mapping[str, Any]) -> str | None:
+        not_patchable = sorted(set(changes) - patchable)
+        return f"not patchable: {', '.join(not_patchable)}" if not_patchable else None
+
+    return check
+
+
+def patched_config(current: ConfigT, changes: Mapping[str, Any], refuse: PatchCheck) -> ConfigT:
+    """Rebuild the whole config so cross-field validators see the patched values together."""
+    refusal = refuse(changes)
+    if refusal is not None:
+        raise HTTPException(422, refusal)
+    try:
+        return type(current).model_validate({**current.model_dump(), **changes})
+    except ValidationError as exc:
+        detail = exc.errors(include_url=False, include_context=False, include_input=False)
+        raise HTTPException(422, detail) from exc
+
+
+def mount_config_routes(
+    target: FastAPI | APIRouter,
+    *,
+    state: Callable[[Request], ConfigurableSim[ConfigT]],
+    view: Callable[[ConfigT], dict[str, Any]],
+    refuse: PatchCheck,
+    adopt: Callable[[Request, ConfigT], None] | None = None,
+    prefix: str = CONTROL_PREFIX,
+) -> None:
+    """Expose a simulator's settings and reset; see the module docstring for the routes.
+
+    ``adopt`` installs a validated config for simulators that derive state from it; by
+    default the config is simply replaced.
+    """
+
+    def replace(request: Request, config: ConfigT) -> None:
+        state(request).config = config
+
+    install = adopt or replace
+
+    async def get_settings(request: Request) -> dict[str, Any]:
+        return view(state(request).config)
+
+    async def patch_settings(
+        request: Request, changes: Annotated[dict[str, Any], Body()]
+    ) -> dict[str, Any]:
+        config = patched_config(state(request).config, changes, refuse)
+        install(request, config)
+        return view(config)
+
+    async def reset(request: Request) -> Response:
+        state(request).reset()
+        return Response(status_code=204)
+
+    add_control_route(target, f"{prefix}/config", get_settings, "GET")
+    add_control_route(target, f"{prefix}/config", patch_settings, "PATCH")
+    add_control_route(target, f"{prefix}/reset", reset, "POST", status_code=204)

@@ -64,8 +64,6 @@ Control surface (no auth, not faulted, not logged):
 """
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import hmac
 import json
@@ -75,9 +73,9 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, cast
 
-from fastapi import APIRouter, Body, FastAPI, HTTPException, Query, Request, Response
+from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.background import BackgroundTask
 
 from service.simulators.faults import (
@@ -88,10 +86,13 @@ from service.simulators.faults import (
     RequestLog,
     Sleep,
     add_control_route,
+    basic_credentials,
     iso_time,
+    mount_config_routes,
     mount_fault_routes,
     mount_request_log_routes,
     observed_route_class,
+    refuse_unpatchable,
 )
 
 DEV_USERNAME = "enricher-dev"
@@ -419,18 +420,6 @@ def _status(
 # --- authentication, sessions and CSRF ---------------------------------------------------------
 
 
-def _basic_credentials(header: str) -> tuple[str, str] | None:
-    scheme, _, encoded = header.partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    user, colon, password = decoded.partition(":")
-    return (user, password) if colon else None
-
-
 def _known_session(request: Request, sim: GwsSimState) -> Session | None:
     """The live session the cookies point at, as the node the request reached sees it."""
     session = sim.sessions.get(request.cookies.get(SESSION_COOKIE, ""))
@@ -455,7 +444,7 @@ def _authenticate(request: Request, sim: GwsSimState, session: Session | None) -
     """Basic credentials win when present (and must be right); otherwise the session's user."""
     header = request.headers.get("authorization")
     if header is not None:
-        given = _basic_credentials(header)
+        given = basic_credentials(header)
         user = sim.users.get(given[0]) if given else None
         if (
             given is None
@@ -820,30 +809,6 @@ async def inject_status_code(request: Request, injection: StatusCodeInjection) -
     return sim.faults.add(rule)
 
 
-async def get_settings(request: Request) -> dict[str, Any]:
-    return _state(request).config.settings_view()
-
-
-async def patch_settings(
-    request: Request, changes: Annotated[dict[str, Any], Body()]
-) -> dict[str, Any]:
-    sim = _state(request)
-    not_patchable = sorted(set(changes) - PATCHABLE_SETTINGS)
-    if not_patchable:
-        raise HTTPException(422, f"not patchable: {', '.join(not_patchable)}")
-    try:
-        sim.config = GwsSimConfig.model_validate({**sim.config.model_dump(), **changes})
-    except ValidationError as exc:
-        detail = exc.errors(include_url=False, include_context=False, include_input=False)
-        raise HTTPException(422, detail) from exc
-    return sim.config.settings_view()
-
-
-async def reset(request: Request) -> Response:
-    _state(request).reset()
-    return Response(status_code=204)
-
-
 def _mount_control_routes(app: FastAPI) -> None:
     add_control_route(app, "/_sim/interactions", register_interaction, "POST", status_code=201)
     add_control_route(app, "/_sim/interactions", list_interactions, "GET")
@@ -860,9 +825,12 @@ def _mount_control_routes(app: FastAPI) -> None:
     add_control_route(app, "/_sim/sessions/expire", expire_sessions, "POST")
     add_control_route(app, "/_sim/users/{username}", put_user, "PUT")
     add_control_route(app, "/_sim/status-codes", inject_status_code, "POST", status_code=201)
-    add_control_route(app, "/_sim/config", get_settings, "GET")
-    add_control_route(app, "/_sim/config", patch_settings, "PATCH")
-    add_control_route(app, "/_sim/reset", reset, "POST", status_code=204)
+    mount_config_routes(
+        app,
+        state=_state,
+        view=GwsSimConfig.settings_view,
+        refuse=refuse_unpatchable(PATCHABLE_SETTINGS),
+    )
 
 
 def create_app(

@@ -57,19 +57,12 @@ import time
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, cast
+from typing import Any, Literal, cast
 from urllib.parse import parse_qsl, unquote_plus
 
-from fastapi import APIRouter, Body, FastAPI, HTTPException, Request, Response
+from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_serializer,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, model_validator
 
 from service.simulators.faults import (
     Clock,
@@ -77,11 +70,14 @@ from service.simulators.faults import (
     RequestLog,
     Sleep,
     add_control_route,
+    basic_credentials,
     iso_time,
     media_type,
+    mount_config_routes,
     mount_fault_routes,
     mount_request_log_routes,
     observed_route_class,
+    refuse_unpatchable,
 )
 
 UPDATE_BUSINESS_DATA = "update_business_data"
@@ -343,18 +339,6 @@ async def _read_form(request: Request) -> dict[str, str]:
         raise _oauth_error(400, "invalid_request", "malformed form body") from exc
 
 
-def _basic_credentials(header: str) -> tuple[str, str] | None:
-    scheme, _, encoded = header.partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except ValueError:
-        return None
-    client_id, colon, client_secret = decoded.partition(":")
-    return (client_id, client_secret) if colon else None
-
-
 def _same_secret(expected: str, given: str) -> bool:
     return hmac.compare_digest(expected.encode(), given.encode())
 
@@ -363,7 +347,7 @@ def _authenticate_client(request: Request, form: dict[str, str], clients: dict[s
     """Basic wins over form fields; Basic values may be form-encoded (RFC 6749 2.3.1)."""
     header = request.headers.get("authorization")
     if header is not None:
-        given = _basic_credentials(header)
+        given = basic_credentials(header)
         candidates = (
             [] if given is None else [given, (unquote_plus(given[0]), unquote_plus(given[1]))]
         )
@@ -690,39 +674,18 @@ async def expire_tokens(request: Request) -> dict[str, int]:
     return {"expired": _state(request).expire_tokens()}
 
 
-async def get_settings(request: Request) -> dict[str, Any]:
-    return _state(request).config.settings_view()
-
-
-async def patch_settings(
-    request: Request, changes: Annotated[dict[str, Any], Body()]
-) -> dict[str, Any]:
-    sim = _state(request)
-    not_patchable = sorted(set(changes) - PATCHABLE_SETTINGS)
-    if not_patchable:
-        raise HTTPException(422, f"not patchable: {', '.join(not_patchable)}")
-    try:
-        sim.config = NiceSimConfig.model_validate({**sim.config.model_dump(), **changes})
-    except ValidationError as exc:
-        detail = exc.errors(include_url=False, include_context=False, include_input=False)
-        raise HTTPException(422, detail) from exc
-    return sim.config.settings_view()
-
-
-async def reset(request: Request) -> Response:
-    _state(request).reset()
-    return Response(status_code=204)
-
-
 def _mount_control_routes(app: FastAPI) -> None:
     add_control_route(app, "/_sim/contacts", register_contact, "POST", status_code=201)
     add_control_route(app, "/_sim/contacts", list_contacts, "GET")
     add_control_route(app, "/_sim/contacts/{contact_id}", get_contact, "GET")
     add_control_route(app, "/_sim/contacts/{contact_id}/close", close_contact, "POST")
     add_control_route(app, "/_sim/tokens/expire", expire_tokens, "POST")
-    add_control_route(app, "/_sim/config", get_settings, "GET")
-    add_control_route(app, "/_sim/config", patch_settings, "PATCH")
-    add_control_route(app, "/_sim/reset", reset, "POST", status_code=204)
+    mount_config_routes(
+        app,
+        state=_state,
+        view=NiceSimConfig.settings_view,
+        refuse=refuse_unpatchable(PATCHABLE_SETTINGS),
+    )
 
 
 def create_app(

@@ -53,7 +53,6 @@ Control surface (no auth, not faulted, not logged):
 """
 
 import asyncio
-import base64
 import hmac
 import json
 import re
@@ -62,9 +61,9 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, cast
 from urllib.parse import quote
 
-from fastapi import APIRouter, Body, FastAPI, HTTPException, Request, Response
+from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from service.simulators.faults import (
     REDACTED,
@@ -73,10 +72,13 @@ from service.simulators.faults import (
     RequestLog,
     Sleep,
     add_control_route,
+    basic_credentials,
     media_type,
+    mount_config_routes,
     mount_fault_routes,
     mount_request_log_routes,
     observed_route_class,
+    refuse_unpatchable,
 )
 
 DEV_USERNAME = "enricher-api"
@@ -306,18 +308,6 @@ def _same_secret(expected: str, given: str) -> bool:
     return hmac.compare_digest(expected.encode(), given.encode())
 
 
-def _basic_credentials(header: str) -> tuple[str, str] | None:
-    scheme, _, encoded = header.partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except ValueError:
-        return None
-    username, colon, password = decoded.partition(":")
-    return (username, password) if colon else None
-
-
 def _check_api_key(request: Request, sim: SinchSimState) -> None:
     if sim.api_keys is None:
         return
@@ -332,7 +322,7 @@ def authenticate(request: Request, sim: SinchSimState) -> ApiUser:
     """API key first (the cloud gateway's check), then the API user. Expiry is only told to
     a caller who knows the password, as a real login would."""
     _check_api_key(request, sim)
-    credentials = _basic_credentials(request.headers.get("authorization", ""))
+    credentials = basic_credentials(request.headers.get("authorization", ""))
     user = None if credentials is None else sim.users.get(credentials[0])
     if credentials is None or user is None or not _same_secret(user.password, credentials[1]):
         raise Rejected(
@@ -577,30 +567,6 @@ async def put_api_keys(request: Request, keys: ApiKeys) -> dict[str, Any]:
     return _api_keys_view(sim)
 
 
-async def get_settings(request: Request) -> dict[str, Any]:
-    return _state(request).config.settings_view()
-
-
-async def patch_settings(
-    request: Request, changes: Annotated[dict[str, Any], Body()]
-) -> dict[str, Any]:
-    sim = _state(request)
-    not_patchable = sorted(set(changes) - PATCHABLE_SETTINGS)
-    if not_patchable:
-        raise HTTPException(422, f"not patchable: {', '.join(not_patchable)}")
-    try:
-        sim.config = SinchSimConfig.model_validate({**sim.config.model_dump(), **changes})
-    except ValidationError as exc:
-        detail = exc.errors(include_url=False, include_context=False, include_input=False)
-        raise HTTPException(422, detail) from exc
-    return sim.config.settings_view()
-
-
-async def reset(request: Request) -> Response:
-    _state(request).reset()
-    return Response(status_code=204)
-
-
 def _mount_control_routes(app: FastAPI) -> None:
     add_control_route(app, "/_sim/contacts", register_contact, "POST", status_code=201)
     add_control_route(app, "/_sim/contacts", list_contacts, "GET")
@@ -611,9 +577,12 @@ def _mount_control_routes(app: FastAPI) -> None:
     add_control_route(app, "/_sim/users/{username}/expire-password", expire_password, "POST")
     add_control_route(app, "/_sim/api-keys", get_api_keys, "GET")
     add_control_route(app, "/_sim/api-keys", put_api_keys, "PUT")
-    add_control_route(app, "/_sim/config", get_settings, "GET")
-    add_control_route(app, "/_sim/config", patch_settings, "PATCH")
-    add_control_route(app, "/_sim/reset", reset, "POST", status_code=204)
+    mount_config_routes(
+        app,
+        state=_state,
+        view=SinchSimConfig.settings_view,
+        refuse=refuse_unpatchable(PATCHABLE_SETTINGS),
+    )
 
 
 def create_app(
