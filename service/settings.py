@@ -79,7 +79,7 @@ class Settings(BaseSettings):
         timedelta(minutes=30),
     )
     """Delays of the retry topics, e.g. ``30s,5m,30m``; after the last one, the DLQ."""
-    lane_queue_limit: int = Field(default=1000, ge=1)
+    lane_queue_limit: int = Field(default=2048, ge=1)
     """Interactions waiting in one lane before new ones spill to the retry topic."""
     lane_initial_concurrency: int = Field(default=16, ge=1)
     breaker_failures: int = Field(default=5, ge=1)
