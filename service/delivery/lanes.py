@@ -25,7 +25,7 @@ import enum
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -122,8 +122,6 @@ class _Slot:
     attempts: int = 0
     """Calls made in the current round (reset when the round settles)."""
     first_failure_at: datetime | None = None
-    busy: bool = False
-    """Queued, in flight or backing off: a new change joins it instead of queueing anew."""
 
 
 class Lane:
@@ -192,7 +190,6 @@ class Lane:
         return future
 
     def _enqueue(self, slot: _Slot) -> None:
-        slot.busy = True
         self._queue.append(slot)
         self._wake()
 
@@ -389,7 +386,6 @@ class Lane:
             self._drop(slot)
 
     def _drop(self, slot: _Slot) -> None:
-        slot.busy = False
         if self._slots.get(slot.interaction_id) is slot:
             del self._slots[slot.interaction_id]
 
@@ -564,12 +560,6 @@ class Lanes:
             )
             for name, tenant in tenants.items()
         }
-
-    def __getitem__(self, tenant: str) -> Lane:
-        return self._lanes[tenant]
-
-    def __iter__(self) -> Iterator[Lane]:
-        return iter(self._lanes.values())
 
     def submit(
         self, tenant: str, interaction_id: str, origin: Origin
