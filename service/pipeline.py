@@ -125,8 +125,8 @@ class Pipeline:
         consumer.subscribe(self.topics, listener=_Rebalance(self))
         await consumer.start()
         self._lanes.start()
-        self._health.started = True
-        self._health.beat()
+        self._health.in_flight = self._tracker.in_flight
+        self._health.start()
         committer = asyncio.create_task(self._commit_periodically(), name="committer")
         try:
             await self._consume(consumer)
@@ -193,7 +193,7 @@ class Pipeline:
                 await asyncio.wait_for(self._capacity.acquire(), timeout=1.0)
                 break
             except TimeoutError:
-                self._health.beat()  # waiting on slow vendors is progress, not a hang
+                self._health.beat()  # the loop is alive; whether work moves is checked apart
                 if self._stop.is_set():
                     return
         tp = TopicPartition(record.topic, record.partition)
@@ -219,6 +219,7 @@ class Pipeline:
             self._fail(error, record)
             return
         self._tracker.complete(tp, record.offset, ticket)
+        self._health.progressed()
 
     def _fail(self, error: BaseException, record: Any) -> None:
         if self._fatal is None:
