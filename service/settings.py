@@ -11,12 +11,14 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import unquote
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_serializer, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from service.delivery.retry_topics import RetryTier, tiers_of
 from service.durations import Duration
+from service.ledger.base import DEFAULT_KEY_PREFIX, ledger_backend, redact_url, url_password
 
 __all__ = ["Settings"]
 
@@ -52,6 +54,13 @@ class Settings(BaseSettings):
 
     # State
     ledger_url: str = "sqlite:///./enricher-ledger.sqlite3"
+    """``sqlite:///path`` (one replica) or ``redis://host:6379/0`` / ``rediss://...`` (shared by
+    every replica). A password in the URL is masked in logs and JSON dumps; prefer
+    ``ledger_password``."""
+    ledger_password: SecretStr | None = None
+    ledger_password_file: Path | None = None
+    ledger_key_prefix: str = DEFAULT_KEY_PREFIX
+    """Prefix of every Redis key, so several deployments can share one Redis."""
 
     # HTTP surface
     http_host: str = "0.0.0.0"  # noqa: S104 - a pod must answer probes on its pod IP
@@ -96,7 +105,7 @@ class Settings(BaseSettings):
     def _secrets_from_files(cls, values: Any) -> Any:
         if not isinstance(values, dict):
             return values
-        for name in ("admin_token", "kafka_sasl_password"):
+        for name in ("admin_token", "kafka_sasl_password", "ledger_password"):
             file_value = values.get(f"{name}_file")
             if file_value and not values.get(name):
                 try:
@@ -119,13 +128,32 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if value == "" else value
 
+    @field_validator("ledger_url")
+    @classmethod
+    def _ledger_scheme(cls, value: str) -> str:
+        ledger_backend(value)
+        return value
+
+    @field_validator("ledger_key_prefix")
+    @classmethod
+    def _no_hash_tag(cls, value: str) -> str:
+        if "{" in value or "}" in value:
+            raise ValueError("may not contain { or }: the ledger uses them as a Redis hash tag")
+        return value
+
     @model_validator(mode="after")
-    def _ledger_scheme(self) -> Settings:
-        if not self.ledger_url.startswith("sqlite://"):
+    def _one_ledger_password(self) -> Settings:
+        if self.ledger_password is not None and url_password(self.ledger_url):
             raise ValueError(
-                f"ENRICHER_LEDGER_URL {self.ledger_url!r}: supported form is sqlite:///path"
+                "the Redis password is set twice: in ENRICHER_LEDGER_URL and in "
+                "ENRICHER_LEDGER_PASSWORD(_FILE); keep one"
             )
         return self
+
+    @field_serializer("ledger_url", when_used="json")
+    def _ledger_url_masked(self, value: str) -> str:
+        """Config dumps show where the ledger is, never its password."""
+        return redact_url(value)
 
     def kafka_client_options(self) -> dict[str, Any]:
         """Connection options shared by every aiokafka client the service creates."""
@@ -158,8 +186,12 @@ class Settings(BaseSettings):
         return tiers_of(self.topic_retry_prefix, [d.total_seconds() for d in self.retry_tiers])
 
     def secret_values(self) -> list[str]:
-        return [
+        secrets = [
             s.get_secret_value()
-            for s in (self.admin_token, self.kafka_sasl_password)
+            for s in (self.admin_token, self.kafka_sasl_password, self.ledger_password)
             if s is not None and s.get_secret_value()
         ]
+        in_url = url_password(self.ledger_url)
+        if in_url:  # as written and as sent to Redis, which may differ by percent-encoding
+            secrets.extend({in_url, unquote(in_url)})
+        return secrets

@@ -4,12 +4,30 @@ pure :func:`service.merge.merge_event`, run inside each backend's atomic section
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Literal, Protocol
+from urllib.parse import parse_qsl, urlsplit
+
+from pydantic import SecretStr
 
 from service.events import Event
 from service.merge import LedgerEntry, MergeResult
 
-__all__ = ["Ledger", "open_ledger"]
+__all__ = [
+    "DEFAULT_KEY_PREFIX",
+    "Ledger",
+    "LedgerBackend",
+    "ledger_backend",
+    "open_ledger",
+    "redact_url",
+    "url_password",
+]
+
+LedgerBackend = Literal["sqlite", "redis"]
+
+DEFAULT_KEY_PREFIX = "enricher:"
+"""Prefix of every Redis key, so several deployments can share one Redis."""
+
+_SUPPORTED = "supported forms are sqlite:///path, redis://host:6379/0 and rediss://host:6380/0"
 
 
 class Ledger(Protocol):
@@ -36,11 +54,77 @@ class Ledger(Protocol):
     async def close(self) -> None: ...
 
 
-def open_ledger(url: str) -> Ledger:
-    """The backend named by ``ENRICHER_LEDGER_URL``."""
-    if url.startswith("sqlite://"):
-        from service.ledger.sqlite import SqliteLedger
+def ledger_backend(url: str) -> LedgerBackend:
+    """The backend a ledger URL names; raises ``ValueError`` for anything else.
 
-        path = url.removeprefix("sqlite://").removeprefix("/") or ":memory:"
-        return SqliteLedger(path)
-    raise ValueError(f"unsupported ledger URL {url!r}")
+    Settings validation and :func:`open_ledger` share this check, so a URL the service accepts
+    at start-up is one it can open. The message never repeats a password from the URL.
+    """
+    if url.startswith("sqlite://"):
+        return "sqlite"
+    if url.startswith(("redis://", "rediss://")):
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - parsing the port is the check
+        except ValueError as exc:
+            raise ValueError(f"ledger URL {redact_url(url)!r}: {exc}") from None
+        if not parts.hostname:
+            raise ValueError(f"ledger URL {redact_url(url)!r} names no host; {_SUPPORTED}")
+        database = parts.path.strip("/")
+        if database and not database.isdigit():
+            raise ValueError(
+                f"ledger URL {redact_url(url)!r}: the path is the database number, e.g. /0"
+            )
+        if any(name.lower() == "password" for name, _ in parse_qsl(parts.query)):
+            # One place for the password keeps it out of the one string that gets logged.
+            raise ValueError(
+                "ledger URL: give the password as ENRICHER_LEDGER_PASSWORD(_FILE) or in the "
+                "user part (redis://user:password@host), not as ?password="
+            )
+        return "redis"
+    raise ValueError(f"unsupported ledger URL {redact_url(url)!r}: {_SUPPORTED}")
+
+
+def redact_url(url: str) -> str:
+    """``url`` with the password of its user part masked, for messages and config dumps."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    netloc, slash, tail = rest.partition("/")
+    userinfo, at, host = netloc.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}{slash}{tail}"
+
+
+def url_password(url: str) -> str | None:
+    """The password written in ``url``'s user part, as it appears there (percent-encoded)."""
+    _, sep, rest = url.partition("://")
+    userinfo, at, _ = rest.partition("/")[0].rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return None
+    return userinfo.split(":", 1)[1] or None
+
+
+def open_ledger(
+    url: str,
+    *,
+    password: SecretStr | str | None = None,
+    key_prefix: str = DEFAULT_KEY_PREFIX,
+) -> Ledger:
+    """The backend named by ``ENRICHER_LEDGER_URL``.
+
+    ``password`` and ``key_prefix`` apply to Redis only (``ENRICHER_LEDGER_PASSWORD`` and
+    ``ENRICHER_LEDGER_KEY_PREFIX``); a password may instead be written in the URL.
+    """
+    if ledger_backend(url) == "redis":
+        from service.ledger.redis import RedisLedger
+
+        if isinstance(password, SecretStr):
+            password = password.get_secret_value()
+        return RedisLedger(url, password=password, key_prefix=key_prefix)
+    from service.ledger.sqlite import SqliteLedger
+
+    path = url.removeprefix("sqlite://").removeprefix("/") or ":memory:"
+    return SqliteLedger(path)

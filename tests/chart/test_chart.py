@@ -88,6 +88,17 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         },
         "ledger": {"sqlite": {"persistence": {"enabled": True, "storageClass": "standard"}}},
     },
+    "redis-password": {
+        "ledger": {
+            "backend": "redis",
+            "redis": {
+                "url": "rediss://enricher@redis.cache:6380/0",
+                "keyPrefix": "prod-enricher:",
+                "password": {"existingSecret": "redis-auth", "key": "redis-password"},
+            },
+        },
+        "replicaCount": 4,
+    },
     "external-config": {
         "tenants": {"existingConfigMap": "my-tenants", "config": ""},
         "ledger": REDIS,
@@ -184,7 +195,7 @@ def test_lint_catches_a_broken_values_file() -> None:
 def test_every_enricher_variable_is_a_setting(chart: helm.Chart) -> None:
     """A misspelt ENRICHER_* name would be ignored by pydantic-settings (extra="ignore")."""
     known = {f"ENRICHER_{name.upper()}" for name in Settings.model_fields}
-    for value_set in ("defaults", "keda-secrets"):
+    for value_set in sorted(VALUE_SETS):
         names = set(env(render(chart, VALUE_SETS[value_set])))
         assert {n for n in names if n.startswith("ENRICHER_")} <= known
 
@@ -447,6 +458,65 @@ def test_redis_backend_needs_a_url(chart: helm.Chart) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# Redis ledger
+
+
+def test_redis_ledger_password_is_a_mounted_file(chart: helm.Chart) -> None:
+    objects = render(chart, VALUE_SETS["redis-password"])
+    variables = env(objects)
+    assert variables["ENRICHER_LEDGER_URL"] == {
+        "name": "ENRICHER_LEDGER_URL",
+        "value": "rediss://enricher@redis.cache:6380/0",
+    }
+    assert variables["ENRICHER_LEDGER_KEY_PREFIX"]["value"] == "prod-enricher:"
+    assert "ENRICHER_LEDGER_PASSWORD" not in variables
+    path = variables["ENRICHER_LEDGER_PASSWORD_FILE"]["value"]
+    volumes = {v["name"]: v for v in pod_spec(objects)["volumes"]}
+    mounts = {m["name"]: m for m in container(objects)["volumeMounts"]}
+    assert volumes["redis-password"]["secret"] == {"secretName": "redis-auth", "defaultMode": 0o440}
+    assert mounts["redis-password"]["readOnly"] is True
+    assert path == mounts["redis-password"]["mountPath"] + "/redis-password"
+    assert "PersistentVolumeClaim" not in kinds(objects)
+    deployment = only(objects, "Deployment")["spec"]
+    assert deployment["replicas"] == 4
+    assert deployment["strategy"]["type"] == "RollingUpdate"
+
+
+def test_redis_environment_starts_the_service_settings(
+    chart: helm.Chart, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the chart sets is what Settings reads: the URL, the prefix and the password file
+    (its mount stood in for by a local file)."""
+    password_file = tmp_path / "redis-password"
+    password_file.write_text("from-the-secret\n", encoding="utf-8")
+    for name, variable in env(render(chart, VALUE_SETS["redis-password"])).items():
+        if name.startswith("ENRICHER_") and "value" in variable:
+            monkeypatch.setenv(name, variable["value"])
+    monkeypatch.setenv("ENRICHER_LEDGER_PASSWORD_FILE", str(password_file))
+    settings = Settings()
+    assert settings.ledger_url == "rediss://enricher@redis.cache:6380/0"
+    assert settings.ledger_key_prefix == "prod-enricher:"
+    assert settings.ledger_password is not None
+    assert settings.ledger_password.get_secret_value() == "from-the-secret"
+
+
+def test_redis_url_from_a_secret_keeps_the_default_prefix(chart: helm.Chart) -> None:
+    variables = env(render(chart, VALUE_SETS["keda-secrets"]))
+    assert variables["ENRICHER_LEDGER_URL"]["valueFrom"]["secretKeyRef"]["name"] == "enricher-redis"
+    assert variables["ENRICHER_LEDGER_KEY_PREFIX"]["value"] == "enricher:"
+    assert "ENRICHER_LEDGER_PASSWORD_FILE" not in variables
+
+
+def test_sqlite_ledger_gets_no_redis_settings(chart: helm.Chart) -> None:
+    values = {"ledger": {"redis": {"password": {"existingSecret": "redis-auth"}}}}
+    objects = render(chart, values)
+    variables = env(objects)
+    assert variables["ENRICHER_LEDGER_URL"]["value"].startswith("sqlite:///")
+    assert not {"ENRICHER_LEDGER_KEY_PREFIX", "ENRICHER_LEDGER_PASSWORD_FILE"} & variables.keys()
+    assert "redis-password" not in {v["name"] for v in pod_spec(objects)["volumes"]}
+
+
+# ---------------------------------------------------------------------------------------------
 # Monitoring
 
 
@@ -566,6 +636,13 @@ def test_network_policy_restricts_ingress_to_listed_peers(chart: helm.Chart) -> 
         ({"kafka": {"topics": {"closed": "bad topic"}}}, "/kafka/topics/closed"),
         ({"ledger": {"backend": "postgres"}}, "/ledger/backend"),
         ({"ledger": {"redis": {"url": "http://redis"}}}, "/ledger/redis/url"),
+        ({"ledger": {"redis": {"url": "redis://:pw@redis:6379/0"}}}, "/ledger/redis/url"),
+        ({"ledger": {"redis": {"url": "rediss://u:pw@redis/0"}}}, "/ledger/redis/url"),
+        ({"ledger": {"redis": {"url": "redis://redis/0?password=pw"}}}, "/ledger/redis/url"),
+        ({"ledger": {"redis": {"keyPrefix": "{enricher}:"}}}, "/ledger/redis/keyPrefix"),
+        ({"ledger": {"redis": {"keyPrefix": ""}}}, "/ledger/redis/keyPrefix"),
+        ({"ledger": {"redis": {"password": {"key": "a/b"}}}}, "/ledger/redis/password/key"),
+        ({"ledger": {"redis": {"password": {"secret": "x"}}}}, "secret"),
         ({"log": {"format": "xml"}}, "/log/format"),
         ({"delivery": {"commitInterval": "soon"}}, "/delivery/commitInterval"),
         ({"terminationGracePeriodSeconds": 0}, "/terminationGracePeriodSeconds"),

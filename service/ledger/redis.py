@@ -1,0 +1,195 @@
+"""Redis ledger: one store shared by every replica (DESIGN 7).
+
+Two keys per interaction, both under the configured prefix and sharing one hash tag so a
+Redis Cluster would keep them in one slot:
+
+- ``{prefix}{tenant:interaction_id}:entry`` -- a string holding exactly
+  :func:`service.ledger.codec.encode_entry`'s document, written with ``PX retention``;
+- ``{prefix}{tenant:interaction_id}:delivered`` -- a hash ``platform -> revision`` with the
+  same expiry.
+
+The merge stays the pure Python :func:`service.merge.merge_event`. A write is a compare-and-set
+script: it stores the merged document only if the stored one is still the one that was read
+(same SHA-1, or still absent), otherwise the merge is read and run again after a jittered
+pause. That is WATCH/MULTI/EXEC's optimistic concurrency in two round trips (read, then
+compare-and-set) instead of four, without holding a connection for the whole merge.
+
+Expiry is Redis's: every write sets the TTL relative to Redis's own clock, so replicas whose
+clocks disagree still agree on which entries exist, and nothing has to be purged.
+
+Acknowledgements live in their own hash because they come from every replica's lanes at any
+time: a script raises a platform's revision only upwards, so two replicas acknowledging out of
+order can never move it back, and a merge racing an acknowledgement never has to retry for it.
+:meth:`RedisLedger.get` reads the document and the hash in one ``MULTI`` and keeps, per
+platform, the larger revision of the two.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import math
+import random
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import TryAgainError
+
+from service.delivery.backoff import full_jitter
+from service.events import Event
+from service.ledger.base import DEFAULT_KEY_PREFIX
+from service.ledger.codec import decode_entry, encode_entry
+from service.merge import LedgerEntry, MergeResult, merge_event
+
+__all__ = ["LedgerContentionError", "RedisLedger"]
+
+# KEYS: entry, delivered. ARGV: SHA-1 of the entry as read ("" when absent), new entry, TTL ms.
+# A fresh entry drops a delivered hash left by an earlier, expired life of the same key.
+_COMPARE_AND_SET = """
+local current = redis.call('GET', KEYS[1])
+if current then
+  if redis.sha1hex(current) ~= ARGV[1] then return 0 end
+else
+  if ARGV[1] ~= '' then return 0 end
+  redis.call('DEL', KEYS[2])
+end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return 1
+"""
+
+# KEYS: entry, delivered. ARGV: platform, revision. The hash takes the entry's remaining TTL,
+# so both keys expire together and an acknowledgement never extends retention.
+_MARK_DELIVERED = """
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl == -2 then return 0 end
+local known = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+if tonumber(ARGV[2]) <= known then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
+return 1
+"""
+
+_TIMEOUT_SECONDS = 5.0
+
+_Delivered = dict[bytes, bytes]
+"""A delivered hash as redis-py returns it: platform -> revision, both as bytes."""
+
+
+class LedgerContentionError(TryAgainError):
+    """A merge lost its compare-and-set every time it was allowed to try.
+
+    Only writers hammering one interaction from several replicas at once get here (one
+    replica's pipeline merges an interaction's events one at a time). Like Redis Cluster's own
+    ``TRYAGAIN`` it means "nothing is broken, repeat the call", and callers that wait out an
+    unavailable store treat it so.
+    """
+
+
+class RedisLedger:
+    """The ledger in Redis, selected by ``ENRICHER_LEDGER_URL=redis://`` or ``rediss://``.
+
+    Connection settings come from the URL (``?socket_timeout=``, ``?ssl_ca_certs=`` and the
+    other redis-py URL options win over the defaults here). Connection errors are raised, never
+    swallowed: the pipeline retries a failed merge and readiness reports a failed ping.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        password: str | None = None,
+        key_prefix: str = DEFAULT_KEY_PREFIX,
+        max_attempts: int = 64,
+    ) -> None:
+        if "{" in key_prefix or "}" in key_prefix:
+            raise ValueError(f"ledger key prefix {key_prefix!r} may not contain braces")
+        options: dict[str, Any] = {
+            # Bounded, so a dead Redis fails an operation within seconds instead of hanging it.
+            "socket_timeout": _TIMEOUT_SECONDS,
+            "socket_connect_timeout": _TIMEOUT_SECONDS,
+            "retry": Retry(ExponentialWithJitterBackoff(cap=0.5, base=0.02), retries=2),
+        }
+        if password is not None:
+            options["password"] = password
+        self._redis: Redis = Redis.from_url(url, **options)
+        self._prefix = key_prefix
+        self._max_attempts = max_attempts
+        self._compare_and_set = self._redis.register_script(_COMPARE_AND_SET)
+        self._mark_delivered = self._redis.register_script(_MARK_DELIVERED)
+
+    def keys(self, tenant: str, interaction_id: str) -> tuple[str, str]:
+        """The entry key and the delivered-hash key of one interaction."""
+        tagged = f"{self._prefix}{{{tenant}:{interaction_id}}}"
+        return f"{tagged}:entry", f"{tagged}:delivered"
+
+    async def merge(self, event: Event, now: datetime, retention: timedelta) -> MergeResult:
+        entry_key, delivered_key = self.keys(event.tenant, event.interaction_id)
+        ttl_ms = max(1, math.ceil(retention / timedelta(milliseconds=1)))
+        for attempt in range(1, self._max_attempts + 1):
+            raw, delivered = await self._read(entry_key, delivered_key)
+            result = merge_event(_assemble(raw, delivered), event, now)
+            if not result.changed:
+                return result
+            expected = hashlib.sha1(raw, usedforsecurity=False).hexdigest() if raw else ""
+            stored = await self._compare_and_set(
+                keys=[entry_key, delivered_key],
+                args=[expected, encode_entry(result.entry), ttl_ms],
+            )
+            if stored:
+                return result
+            await asyncio.sleep(full_jitter(attempt, base=0.002, cap=0.05, rng=_rng))
+        raise LedgerContentionError(
+            f"merge of {event.key} lost {self._max_attempts} compare-and-set races in a row"
+        )
+
+    async def get(self, tenant: str, interaction_id: str, now: datetime) -> LedgerEntry | None:
+        """``now`` is not consulted: an entry is live exactly as long as Redis keeps its key."""
+        raw, delivered = await self._read(*self.keys(tenant, interaction_id))
+        return _assemble(raw, delivered)
+
+    async def mark_delivered(
+        self, tenant: str, interaction_id: str, platform: str, revision: int
+    ) -> None:
+        await self._mark_delivered(
+            keys=list(self.keys(tenant, interaction_id)), args=[platform, revision]
+        )
+
+    async def purge_expired(self, now: datetime) -> int:
+        """Always 0: every write sets a TTL, so Redis removes expired entries itself and there
+        is nothing to reclaim here."""
+        return 0
+
+    async def ping(self) -> None:
+        await self._redis.ping()
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+    async def _read(self, entry_key: str, delivered_key: str) -> tuple[bytes | None, _Delivered]:
+        """The entry and its acknowledgements as of one instant (one ``MULTI``)."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.get(entry_key)
+            pipe.hgetall(delivered_key)
+            raw, delivered = await pipe.execute()
+        return raw, delivered
+
+
+_rng = random.Random()  # noqa: S311 - jitter, not cryptography
+
+
+def _assemble(raw: bytes | None, delivered: _Delivered) -> LedgerEntry | None:
+    if raw is None:
+        return None
+    entry = decode_entry(raw)
+    if not delivered:
+        return entry
+    merged = dict(entry.delivered)
+    for platform, revision in delivered.items():
+        name = platform.decode()
+        merged[name] = max(merged.get(name, 0), int(revision))
+    return replace(entry, delivered=merged)
