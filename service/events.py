@@ -179,10 +179,14 @@ def parse_event(
     _check_key(key, parsed.tenant, parsed.interaction_id)
     fields = flatten(parsed.data, limits, tenant=parsed.tenant)
     ref = parsed.ref.model_dump(exclude_none=True) if parsed.ref is not None else {}
+    try:
+        occurred_at = parsed.occurred_at.astimezone(UTC)
+    except OverflowError:  # 0001-01-01 or 9999-12-31 with an offset: no UTC instant exists
+        raise BadInput("invalid_event", "occurred_at: outside the range of dates") from None
     return Event(
         type=parsed.type,
         event_id=parsed.event_id,
-        occurred_at=parsed.occurred_at.astimezone(UTC),
+        occurred_at=occurred_at,
         tenant=parsed.tenant,
         interaction_id=parsed.interaction_id,
         fields=fields,

@@ -47,7 +47,9 @@ def map_fields(fields: Mapping[str, Value], mapping: Mapping[str, FieldMapping])
         try:
             values[target] = coerce(value, rule.type)
         except CoercionError as exc:
-            problems.append(FieldProblem(target, rule.source, str(exc)))
+            # A private value never reaches a message: the message goes to the DLQ and logs.
+            message = f"the private value is not a {rule.type}" if rule.privacy else str(exc)
+            problems.append(FieldProblem(target, rule.source, message))
     return Mapped(values, tuple(problems))
 
 

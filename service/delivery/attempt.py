@@ -80,7 +80,15 @@ async def attempt_delivery(
         await ledger.mark_delivered(tenant_name, interaction_id, platform, entry.revision)
         return Attempt(AttemptKind.UP_TO_DATE, entry.revision, problems=mapped.problems)
     started = time.perf_counter()
-    outcome = await adapter.send(delivery_of(entry, mapped.values))
+    try:
+        outcome = await adapter.send(delivery_of(entry, mapped.values))
+    except Exception as exc:  # a request the client refused to build: this change, not all
+        outcome = Outcome(
+            OutcomeKind.PERMANENT,
+            "unsendable",
+            excerpt=type(exc).__name__,
+            error_class=type(exc).__name__,
+        )
     elapsed = time.perf_counter() - started
     if outcome.kind is OutcomeKind.DELIVERED:
         await ledger.mark_delivered(tenant_name, interaction_id, platform, entry.revision)
