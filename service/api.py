@@ -1,4 +1,9 @@
-"""The HTTP surface (DESIGN 8, a contract): ``/healthz``, ``/readyz``, ``/metrics``."""
+"""The HTTP surface (DESIGN 8, a contract): ``/healthz``, ``/readyz``, ``/metrics`` and, when an
+admin token is configured, ``/admin``.
+
+Without a token the admin routes do not exist at all: they answer 404 like any unknown path
+and are absent from the OpenAPI document, so an unconfigured deployment exposes nothing.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +12,25 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from service import __version__
+from service.admin.context import AdminContext
 from service.health import Health
 from service.metrics import Metrics
 
 __all__ = ["create_app"]
 
+_DESCRIPTION = "Health, readiness and metrics of the interaction enricher."
+_ADMIN_DESCRIPTION = (
+    " The `/admin` routes (interaction lookup, dead letters and replay, lanes, configuration)"
+    " need `Authorization: Bearer <ENRICHER_ADMIN_TOKEN>`."
+)
 
-def create_app(health: Health, metrics: Metrics) -> FastAPI:
+
+def create_app(health: Health, metrics: Metrics, admin: AdminContext | None = None) -> FastAPI:
+    enabled = admin is not None and bool(admin.token.get_secret_value())
     app = FastAPI(
         title="Interaction enricher",
         version=__version__,
-        description="Health, readiness and metrics of the interaction enricher.",
+        description=_DESCRIPTION + (_ADMIN_DESCRIPTION if enabled else ""),
     )
 
     @app.get("/healthz", summary="Liveness: the loop answers and the consumer makes progress")
@@ -33,5 +46,10 @@ def create_app(health: Health, metrics: Metrics) -> FastAPI:
     @app.get("/metrics", summary="Prometheus metrics, prefixed enricher_")
     async def prometheus() -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    if admin is not None and enabled:
+        from service.admin.routes import admin_router
+
+        app.include_router(admin_router(admin))
 
     return app

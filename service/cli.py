@@ -11,18 +11,15 @@ import contextlib
 import os
 import sys
 from collections.abc import Callable, Coroutine
-from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import orjson
-import structlog
 from pydantic import ValidationError
 
 from service import __version__
-from service.durations import parse_duration
 from service.settings import Settings
 from service.tenants import ConfigError, TenantsConfig, load_tenants
 
@@ -156,17 +153,12 @@ def dlq() -> None:
 
 def _moment(text: str | None) -> datetime | None:
     """An ISO time (``2026-11-20T08:00Z``) or a duration ago (``24h``)."""
-    if not text:
-        return None
+    from service.admin.selection import parse_moment
+
     try:
-        return datetime.now(UTC) - parse_duration(text)
-    except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise click.BadParameter(f"{text!r}: give an ISO time or a duration such as 24h") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return parse_moment(text, datetime.now(UTC))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def _selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -185,9 +177,9 @@ def _selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _selection(options: dict[str, Any]) -> DeadLetterFilter:
-    from service.delivery.dlq_reader import DeadLetterFilter
+    from service.admin.selection import dead_letter_filter
 
-    return DeadLetterFilter(
+    return dead_letter_filter(
         tenant=options["tenant"],
         platform=options["platform"],
         reason=options["reason"],
@@ -203,31 +195,17 @@ def _selection(options: dict[str, Any]) -> DeadLetterFilter:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 def dlq_list(limit: int, as_json: bool, **selection: Any) -> None:
     """List dead-lettered records with their provenance, oldest first."""
-    from service.delivery.dlq_reader import read_dead_letters
+    from service.admin.dead_letters import KafkaDeadLetters, record_summary
 
     settings = _settings()
-    records = run_async(
-        read_dead_letters(
-            settings.kafka_client_options(),
-            settings.topic_dlq,
-            selection=_selection(selection),
-            limit=limit,
-        )
-    )
+    chosen = _selection(selection)
+    # Reading waits for the end of every partition: say so, on stderr to keep --json clean.
+    click.echo(f"reading {settings.topic_dlq} ...", err=True)
+    records = run_async(KafkaDeadLetters(settings).read(chosen, limit=limit))
     for record in records:
         p = record.provenance
         if as_json:
-            click.echo(
-                orjson.dumps(
-                    {
-                        "partition": record.partition,
-                        "offset": record.offset,
-                        "written_at": record.written_at.isoformat(),
-                        "key": record.key.decode("utf-8", "replace") if record.key else None,
-                        "provenance": p,
-                    }
-                )
-            )
+            click.echo(orjson.dumps(record_summary(record)))
             continue
         click.echo(
             f"{record.partition}/{record.offset}  {p.get('reason', '?'):<22} "
@@ -278,45 +256,17 @@ def dlq_replay(dry_run: bool, max_replays: int, **selection: Any) -> None:
 async def _replay(
     settings: Settings, selection: DeadLetterFilter, dry_run: bool, max_replays: int
 ) -> ReplaySummary:
-    import time
+    from service.admin.dead_letters import KafkaDeadLetters, replay
 
-    from aiokafka import AIOKafkaProducer
-
-    from service.delivery.replay import plan_replay, send_replays
-
+    store = KafkaDeadLetters(settings)
     click.echo(f"reading {settings.topic_dlq} ...", err=True)
-    todo, summary = await plan_replay(
-        settings.kafka_client_options(), settings.topic_dlq, selection, max_replays=max_replays
-    )
-    if dry_run or not todo:
-        return summary
-    producer = AIOKafkaProducer(
-        **settings.kafka_client_options(),
-        acks="all",
-        enable_idempotence=settings.kafka_enable_idempotence,
-    )
-    await producer.start()
-    try:
-        with click.progressbar(length=len(todo), label="replaying", file=sys.stderr) as bar:
-            await send_replays(
-                producer,
-                settings.retry_tier_topics,
-                todo,
-                summary,
-                now=time.time,
-                progress=bar.update,
-            )
-    finally:
-        await producer.stop()
-        # The audit trail: who replayed what is answered by the platform's log pipeline.
-        structlog.get_logger("enricher.audit").info(
-            "dlq_replayed",
-            selection={k: str(v) for k, v in asdict(selection).items() if v is not None},
-            selected=summary.selected,
-            replayed=summary.replayed,
-            user=os.environ.get("USER", "unknown"),
+    plan = await store.plan(selection, max_replays=max_replays)
+    if dry_run or not plan.records:
+        return plan.summary
+    with click.progressbar(length=len(plan.records), label="replaying", file=sys.stderr) as bar:
+        return await replay(
+            store, plan, user=os.environ.get("USER", "unknown"), progress=bar.update
         )
-    return summary
 
 
 if __name__ == "__main__":  # pragma: no cover

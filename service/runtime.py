@@ -19,13 +19,17 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from service import __version__
+from service.admin.context import AdminContext
+from service.admin.dead_letters import KafkaDeadLetters
+from service.admin.recorder import OutcomeRecorder
 from service.api import create_app
 from service.delivery.kafka_sink import KafkaDeadLetterSink, KafkaRecordSink
 from service.delivery.lanes import LaneConfig, Lanes
 from service.health import Health
 from service.http_server import AppServer
 from service.kafka_admin import ensure_topics
-from service.ledger.base import Ledger, open_ledger
+from service.ledger.base import open_ledger
+from service.ledger.resilient import ResilientLedger
 from service.metrics import Metrics
 from service.pipeline import Pipeline
 from service.platforms.registry import build_adapter
@@ -58,16 +62,44 @@ class Service:
         self.tenants = tenants
         self.metrics = Metrics()
         self.redactor = Redactor([*settings.secret_values(), *tenants.secret_values()])
-        self.ledger: Ledger = open_ledger(settings.ledger_url)
+        self.ledger = ResilientLedger(
+            open_ledger(
+                settings.ledger_url,
+                password=settings.ledger_password,
+                key_prefix=settings.ledger_key_prefix,
+            )
+        )
         self.health = Health(
-            stall_after=settings.liveness_stall.total_seconds(), ledger_ping=self.ledger.ping
+            stall_after=settings.liveness_stall.total_seconds(),
+            ledger_ping=self.ledger.ping,
+            waiting_on_store=lambda: self.ledger.outage_since is not None,
         )
-        self.http = AppServer(
-            create_app(self.health, self.metrics), host=settings.http_host, port=settings.http_port
-        )
+        self.recorder = OutcomeRecorder(redact=self.redactor)
         self._pipeline: Pipeline | None = None
         self.lanes: Lanes | None = None
+        admin = self._admin_context()
+        self.admin_enabled = admin is not None
+        self.http = AppServer(
+            create_app(self.health, self.metrics, admin),
+            host=settings.http_host,
+            port=settings.http_port,
+        )
         self._stop_requested = asyncio.Event()
+
+    def _admin_context(self) -> AdminContext | None:
+        token = self.settings.admin_token
+        if token is None or not token.get_secret_value():
+            return None
+        return AdminContext(
+            token=token,
+            settings=self.settings,
+            tenants=self.tenants.tenants,
+            ledger=self.ledger,
+            lanes=lambda: self.lanes,
+            recorder=self.recorder,
+            dead_letters=KafkaDeadLetters(self.settings),
+            redact=self.redactor,
+        )
 
     def stop(self) -> None:
         self.health.stopping = True
@@ -89,6 +121,7 @@ class Service:
                 "starting",
                 version=__version__,
                 http_port=self.http.port,
+                admin_api="enabled" if self.admin_enabled else "disabled (no admin token)",
                 tenants=sorted(self.tenants.tenants),
                 ledger=settings.ledger_url.split(":")[0],
             )
@@ -132,7 +165,15 @@ class Service:
         settings = self.settings
         tenants = self.tenants.tenants
         adapters = {name: build_adapter(tenant, transport) for name, tenant in tenants.items()}
-        self.lanes = Lanes(tenants, adapters, self.ledger, self.metrics, lane_config(settings))
+        self.lanes = Lanes(
+            tenants,
+            adapters,
+            self.ledger,
+            self.metrics,
+            lane_config(settings),
+            on_attempt=self.recorder.record,
+        )
+        self.health.last_activity = self.lanes.last_activity
         return Pipeline(
             settings=settings,
             tenants=tenants,

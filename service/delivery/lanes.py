@@ -42,6 +42,7 @@ from service.platforms.outcomes import Outcome, OutcomeKind
 from service.tenants import EightByEightSettings, Tenant
 
 __all__ = [
+    "AttemptHook",
     "Lane",
     "LaneConfig",
     "LaneStatus",
@@ -53,6 +54,10 @@ __all__ = [
 log = structlog.get_logger("enricher.lanes")
 
 _OVERLOAD_STATUSES = frozenset({429, 503})
+
+AttemptHook = Callable[[str, str, str, Attempt, datetime], None]
+"""Told ``(tenant, interaction_id, platform, attempt, ended_at)`` whenever an attempt ends, so
+an operator can see the last outcomes of one interaction without searching logs."""
 
 
 class SettlementKind(enum.Enum):
@@ -137,6 +142,7 @@ class Lane:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         rng: random.Random | None = None,
+        on_attempt: AttemptHook | None = None,
     ) -> None:
         self.tenant_name = tenant_name
         self.platform = adapter.platform
@@ -148,6 +154,7 @@ class Lane:
         self._clock = clock
         self._wall = wall_clock
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self._on_attempt = on_attempt
         limits = tenant.limits
         self._max_concurrency = limits.max_concurrency
         self._limit = AimdLimit(
@@ -165,6 +172,8 @@ class Lane:
         self._wakeup = asyncio.Event()
         self._pump: asyncio.Task[None] | None = None
         self._closed = False
+        self.last_activity = 0.0
+        """When a vendor call last ended (monotonic): the liveness watchdog's sign of life."""
         self.publish_gauges()
 
     # -- intake -------------------------------------------------------------------------------
@@ -181,6 +190,9 @@ class Lane:
         if self._breaker.is_open(now):
             self._spill([waiter], "breaker_open")
             return future
+        if self._parks_while_paused(now):
+            self._spill([waiter], "lane_paused")
+            return future
         if len(self._slots) >= self._config.queue_limit:
             self._spill([waiter], "lane_full")
             return future
@@ -196,8 +208,11 @@ class Lane:
     # -- operator controls ----------------------------------------------------------------------
 
     def pause(self) -> None:
+        """Stop calling the vendor. Waiting work is parked in its retry tier rather than held:
+        held records would pin their partitions' commits and the pipeline's capacity for as
+        long as the pause lasts, and look like a hang to the liveness watchdog."""
         self._operator_pause = True
-        self.publish_gauges()
+        self._spill_queue("lane_paused")
 
     def resume(self) -> None:
         self._operator_pause = False
@@ -222,6 +237,13 @@ class Lane:
             paused_by_operator=self._operator_pause,
             oldest_waiting_seconds=round(now - oldest, 3),
         )
+
+    def _parks_while_paused(self, now: float) -> bool:
+        """Paused by the operator, or by a Retry-After that outlasts the first retry tier: new
+        and waiting work parks. A shorter pause is cheaper to wait out in memory."""
+        if self._operator_pause:
+            return True
+        return self._paused_until - now > self._config.tiers[0].delay
 
     def _breaker_state(self, now: float) -> BreakerState:
         state = self._breaker.state
@@ -266,7 +288,8 @@ class Lane:
     def _dispatch(self) -> None:
         now = self._clock()
         while self._queue and self._in_flight < self._limit.limit:
-            if self._operator_pause:
+            if self._parks_while_paused(now):
+                self._spill_queue("lane_paused")
                 return
             if self._paused_until > now:
                 self._wake_at(self._paused_until)
@@ -293,7 +316,6 @@ class Lane:
             task = asyncio.create_task(self._call(slot))
             self._calls.add(task)
             task.add_done_callback(self._calls.discard)
-        self.publish_gauges()
 
     async def _call(self, slot: _Slot) -> None:
         covered = list(slot.waiters)
@@ -314,8 +336,10 @@ class Lane:
             return
         finally:
             self._in_flight -= 1
+            self.last_activity = self._clock()
             self._wake()
         self._observe(result)
+        self._report(slot.interaction_id, result)
         if result.kind is not AttemptKind.FAILED:
             self._settle(
                 covered,
@@ -346,6 +370,15 @@ class Lane:
             return
         self._settle(covered, lambda w: self._park(w, slot, result, outcome, now_wall))
         self._after_round(slot, covered)
+
+    def _report(self, interaction_id: str, result: Attempt) -> None:
+        """Tell the hook; a failing hook must not leave this round's records unsettled."""
+        if self._on_attempt is None:
+            return
+        try:
+            self._on_attempt(self.tenant_name, interaction_id, self.platform, result, self._wall())
+        except Exception:
+            log.exception("attempt_hook_failed", tenant=self.tenant_name, platform=self.platform)
 
     def _later(self, delay: float, callback: Callable[[_Slot], None], slot: _Slot) -> None:
         """A timer that :meth:`close` can cancel."""
@@ -416,6 +449,10 @@ class Lane:
     ) -> Settlement:
         tiers = self._config.tiers
         tier = waiter.origin.tier + 1
+        if self._breaker.state is not BreakerState.CLOSED:
+            # The vendor is down, not this record: an outage longer than the ladder must not
+            # dead-letter what it caught, so the record stays in its tier.
+            tier = max(waiter.origin.tier, 0)
         if tier >= len(tiers):
             return self._dead(waiter, slot, result, outcome, now)
         pause = min(outcome.retry_after or 0.0, self._config.max_pause)
@@ -438,6 +475,8 @@ class Lane:
         attempt, so an outage longer than the ladder does not dead-letter untried records."""
         tiers = self._config.tiers
         now = self._wall()
+        # Not back before a vendor's Retry-After has passed: it would only be parked again.
+        resume_at = now.timestamp() + max(0.0, self._paused_until - self._clock())
         self._metrics.spilled.labels(self.tenant_name, self.platform, reason).inc()
         self._settle(
             waiters,
@@ -449,7 +488,7 @@ class Lane:
                 first_failure_at=w.origin.first_failure_at,
                 last_failure_at=w.origin.first_failure_at and now,
                 tier=max(w.origin.tier, 0),
-                due_at=now.timestamp() + tiers[max(w.origin.tier, 0)].delay,
+                due_at=max(now.timestamp() + tiers[max(w.origin.tier, 0)].delay, resume_at),
             ),
         )
 
@@ -498,9 +537,10 @@ class Lane:
                     )
         else:
             self._breaker.on_neutral()
-        self.publish_gauges()
 
     def publish_gauges(self) -> None:
+        """Called on the pipeline's commit tick and on operator actions, not per call: the
+        oldest-waiting figure walks every slot, which per call made a deep lane quadratic."""
         labels = (self.tenant_name, self.platform)
         m = self._metrics
         m.lane_limit.labels(*labels).set(self._limit.limit)
@@ -546,6 +586,7 @@ class Lanes:
         *,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_attempt: AttemptHook | None = None,
     ) -> None:
         self._lanes = {
             name: Lane(
@@ -557,9 +598,15 @@ class Lanes:
                 config=config,
                 clock=clock,
                 wall_clock=wall_clock,
+                on_attempt=on_attempt,
             )
             for name, tenant in tenants.items()
         }
+
+    def lane(self, tenant: str, platform: str) -> Lane | None:
+        """The lane of ``tenant`` if it writes to ``platform``: what operator controls act on."""
+        lane = self._lanes.get(tenant)
+        return lane if lane is not None and lane.platform == platform else None
 
     def submit(
         self, tenant: str, interaction_id: str, origin: Origin
@@ -577,6 +624,9 @@ class Lanes:
     def publish_gauges(self) -> None:
         for lane in self._lanes.values():
             lane.publish_gauges()
+
+    def last_activity(self) -> float:
+        return max((lane.last_activity for lane in self._lanes.values()), default=0.0)
 
     def statuses(self) -> list[LaneStatus]:
         return [lane.status() for lane in self._lanes.values()]

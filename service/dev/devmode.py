@@ -5,7 +5,8 @@ exactly as ``enricher run`` starts it with one sample tenant per platform
 (``service/dev/tenants.yaml``), and sample traffic for all of them. Every two seconds a summary
 shows, per platform, what was delivered, retried, parked and dead-lettered, the delivery rate,
 the p99 vendor latency and the state of the tenant's lane, then what each vendor now stores for
-a recent interaction. Ctrl-C stops everything in order and prints the final figures.
+a recent interaction. The admin API is on, with a token made up for the run and printed at
+start. Ctrl-C stops everything in order and prints the final figures.
 
 The figures are read from the service's own metrics and lane status, the same numbers an
 operator sees on ``/metrics``, so dev mode also shows what those numbers mean.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import secrets
 import signal
 import tempfile
 import time
@@ -29,6 +31,7 @@ from typing import Any
 import click
 import httpx
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from service.delivery.lanes import LaneStatus
 from service.dev.broker import EmbeddedBroker
@@ -48,6 +51,7 @@ from service.tenants import PLATFORMS, parse_tenants
 __all__ = [
     "Figures",
     "Row",
+    "dev_admin_token",
     "dev_environ",
     "histogram_quantile",
     "lane_state",
@@ -90,10 +94,15 @@ async def run_dev(*, rate: float, duration: float, http_port: int) -> int:
         sims: dict[str, str] = {}
         for platform, app in _simulator_apps().items():
             sims[platform] = (await stack.enter_async_context(AppServer(app))).url
-        service = _service(broker.bootstrap_servers, sims, workdir, http_port)
+        service = _service(broker.bootstrap_servers, sims, workdir, http_port, dev_admin_token())
         configure_logging("console", "warning", service.redactor)
+        click.echo("starting the service and joining its consumer group ...")
         service_task = asyncio.create_task(service.run(handle_signals=False))
-        if not await _joined(service, service_task):
+        if not await _joined(service, service_task, stop):
+            await _stop_service(service, service_task)
+            if stop.is_set():
+                click.echo("stopped during start-up")
+                return 0
             return 1
         traffic = TrafficGenerator(
             broker.bootstrap_servers,
@@ -114,14 +123,26 @@ async def run_dev(*, rate: float, duration: float, http_port: int) -> int:
                     stop.set()
                 lines = [*summary.tick(time.monotonic()), *await _stored_lines(traffic, client)]
                 click.echo("\n".join(lines))
+            click.echo("stopping: traffic first, then the service once the last events settle ...")
             traffic_stop.set()
             await traffic_task
             await _settle(service.metrics, traffic)
-            service.stop()
-            with contextlib.suppress(Exception):
-                await service_task
+            await _stop_service(service, service_task)
             click.echo("\n".join(summary.final(time.monotonic())))
     return 0 if not service.health.fatal else 1
+
+
+def dev_admin_token() -> str:
+    """Printed so the admin API can be tried at once, and worthless once the run ends: a fixed
+    dev token would end up in scripts, and from there in places it should not be."""
+    return secrets.token_urlsafe(24)
+
+
+async def _stop_service(service: Service, task: asyncio.Task[None]) -> None:
+    """Drain, commit and leave the group, as SIGTERM does in production."""
+    service.stop()
+    with contextlib.suppress(Exception):
+        await task
 
 
 def _simulator_apps() -> dict[str, FastAPI]:
@@ -149,7 +170,9 @@ def dev_environ(simulator_urls: Mapping[str, str]) -> dict[str, str]:
     }
 
 
-def _service(bootstrap: str, sims: Mapping[str, str], workdir: Path, http_port: int) -> Service:
+def _service(
+    bootstrap: str, sims: Mapping[str, str], workdir: Path, http_port: int, admin_token: str
+) -> Service:
     template = files("service.dev").joinpath("tenants.yaml").read_text(encoding="utf-8")
     tenants = parse_tenants(template, source="service/dev/tenants.yaml", environ=dev_environ(sims))
     settings = Settings(
@@ -163,6 +186,7 @@ def _service(bootstrap: str, sims: Mapping[str, str], workdir: Path, http_port: 
         ledger_url=f"sqlite:///{workdir}/ledger.sqlite3",
         http_host="127.0.0.1",
         http_port=http_port,
+        admin_token=SecretStr(admin_token),
         log_format="console",
         log_level="warning",
         commit_interval=timedelta(milliseconds=500),
@@ -186,9 +210,13 @@ def _sample_tenants(service: Service, sims: Mapping[str, str]) -> list[SampleTen
     ]
 
 
-async def _joined(service: Service, task: asyncio.Task[None], timeout: float = 60) -> bool:
+async def _joined(
+    service: Service, task: asyncio.Task[None], stop: asyncio.Event, timeout: float = 60
+) -> bool:
     deadline = time.monotonic() + timeout
     while not service.health.joined:
+        if stop.is_set():
+            return False
         if task.done():
             click.echo(f"the service stopped during start-up: {task.exception()!r}", err=True)
             return False
@@ -201,6 +229,7 @@ async def _joined(service: Service, task: asyncio.Task[None], timeout: float = 6
 
 def _banner(bootstrap: str, sims: Mapping[str, str], service: Service, workdir: Path) -> None:
     s = service.settings
+    token = s.admin_token.get_secret_value() if s.admin_token else "-"
     stores = {
         "nice-cxone": "/_sim/contacts",
         "sinch-contact-pro": "/_sim/contacts",
@@ -218,9 +247,13 @@ def _banner(bootstrap: str, sims: Mapping[str, str], service: Service, workdir: 
         f"{s.topic_dlq})"
         f"{simulators}"
         f"\n  service           {service.http.url}/readyz  {service.http.url}/metrics"
+        f"\n  admin API         {service.http.url}/admin  (OpenAPI: {service.http.url}/docs)"
+        f"\n  admin token       {token}  (this run only)"
         f"\n  ledger            {workdir}/ledger.sqlite3"
         f"\n  tenants           service/dev/tenants.yaml\n"
-        "\n  Ctrl-C stops everything.\n"
+        f"\n  try               curl -H 'Authorization: Bearer {token}' \\"
+        f"\n                         {service.http.url}/admin/lanes"
+        "\n\n  Ctrl-C stops everything and prints the final figures.\n"
     )
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -92,6 +94,46 @@ def test_dev_mode_shows_deliveries_within_seconds() -> None:
     delivered_by_platform = _final_deliveries_by_platform(out)
     assert set(delivered_by_platform) == set(PLATFORMS), out
     assert all(n > 0 for n in delivered_by_platform.values()), delivered_by_platform
+
+
+@pytest.mark.integration
+def test_dev_mode_prints_a_working_admin_token_and_stops_cleanly_on_ctrl_c() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "dev", "--http-port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        seen: list[str] = []
+        assert process.stdout is not None
+        for line in process.stdout:
+            seen.append(line)
+            if line.lstrip().startswith("interactions "):
+                break  # the first live summary: everything is running
+        banner = "".join(seen)
+        admin = re.search(r"admin API\s+(http://\S+/admin)", banner)
+        token = re.search(r"admin token\s+(\S+)\s+\(this run only\)", banner)
+        assert admin is not None, banner
+        assert token is not None, banner
+        assert len(token.group(1)) >= 32
+        bearer = {"Authorization": f"Bearer {token.group(1)}"}
+        lanes = httpx.get(f"{admin.group(1)}/lanes", headers=bearer, timeout=10)
+        assert lanes.status_code == 200
+        assert {lane["platform"] for lane in lanes.json()["lanes"]} == set(PLATFORMS)
+        assert httpx.get(f"{admin.group(1)}/lanes", timeout=10).status_code == 401
+        process.send_signal(signal.SIGINT)
+        rest, errors = process.communicate(timeout=90)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, errors[-2000:]
+    assert "stopping:" in rest
+    final = re.search(r"final: .*delivered (\d+)", rest)
+    assert final is not None, rest
+    assert set(_final_deliveries_by_platform(rest)) == set(PLATFORMS), rest
+    assert token.group(1) not in errors
 
 
 def _final_deliveries_by_platform(out: str) -> dict[str, int]:

@@ -11,6 +11,7 @@ import pytest
 from service.delivery.lanes import LaneStatus
 from service.dev.devmode import (
     Figures,
+    dev_admin_token,
     dev_environ,
     histogram_quantile,
     lane_state,
@@ -173,3 +174,9 @@ def test_dev_environ_resolves_the_dev_tenants_file() -> None:
     eightco = config.tenants["eightco"]
     assert eightco.private_sources() == frozenset({"card_last4"})
     assert all(name.startswith("_") for name in eightco.fields)
+
+
+def test_every_run_gets_an_admin_token_of_its_own() -> None:
+    tokens = {dev_admin_token() for _ in range(50)}
+    assert len(tokens) == 50
+    assert all(len(token) >= 32 and token.isprintable() and " " not in token for token in tokens)

@@ -276,17 +276,43 @@ async def test_a_stalled_lane_does_not_slow_another() -> None:
     await fast_lane.close()
 
 
-async def test_operator_pause_holds_calls_until_resumed() -> None:
+async def test_operator_pause_parks_waiting_and_new_work_in_its_tier_without_calls() -> None:
     adapter = Adapter()
-    lane, ledger = await make_lane(adapter)
+    adapter.gate.clear()
+    lane, ledger = await make_lane(adapter, initial_limit=1)
+    for n in range(3):
+        await merge(ledger, closed(interaction_id=f"call-{n}", fields={"crm": "x"}))
+    in_flight = lane.submit("call-0", FRESH)
+    await adapter.until_sent(1)
+    queued = lane.submit("call-1", FRESH)
     lane.pause()
-    await merge(ledger, closed(fields={"crm": "A-1"}))
-    future = lane.submit("call-1", FRESH)
-    await asyncio.sleep(0.02)
-    assert adapter.sent == []
+    [parked] = await settle(queued)
+    retried = Origin("retry.5m", 0, 0, tier=1, attempts=3)
+    [again] = await settle(lane.submit("call-2", retried))
+    assert (parked.kind, parked.reason, parked.tier) == (SettlementKind.PARK, "lane_paused", 0)
+    assert (again.reason, again.tier, again.attempts) == ("lane_paused", 1, 3)  # no tier used
     assert lane.status().paused_by_operator
+    adapter.gate.set()
+    [finished] = await settle(in_flight)  # a call already made is not abandoned
+    assert finished.reason == "delivered"
     lane.resume()
-    await settle(future)
+    [delivered] = await settle(lane.submit("call-1", FRESH))
+    assert delivered.reason == "delivered"
+    assert [d.interaction_id for d in adapter.sent] == ["call-0", "call-1"]
+    await lane.close()
+
+
+async def test_a_long_retry_after_parks_new_work_until_the_vendor_is_back() -> None:
+    answers = iter([Outcome(OutcomeKind.RETRY, "http_429", 429, retry_after=120)])
+    adapter = Adapter(lambda _: next(answers))
+    lane, ledger = await make_lane(adapter)
+    await merge(ledger, closed(interaction_id="call-1", fields={"crm": "a"}))
+    await merge(ledger, closed(interaction_id="call-2", fields={"crm": "b"}))
+    await settle(lane.submit("call-1", FRESH))
+    [spilled] = await settle(lane.submit("call-2", FRESH))
+    assert (spilled.kind, spilled.reason) == (SettlementKind.PARK, "lane_paused")
+    assert spilled.due_at is not None
+    assert spilled.due_at >= (T0 + timedelta(minutes=5)).timestamp() + 119
     assert len(adapter.sent) == 1
     await lane.close()
 
@@ -302,4 +328,24 @@ async def test_eight_by_eight_lanes_never_exceed_the_documented_rate() -> None:
     )
     lane, _ = await make_lane(Adapter(), tenant=eight)
     assert lane.status().rate_per_second == pytest.approx(100 / 60)
+    await lane.close()
+
+
+async def test_failures_during_an_outage_do_not_walk_a_record_down_the_ladder() -> None:
+    adapter = Adapter(lambda _: FAIL)
+    lane, ledger = await make_lane(adapter, breaker_failures=2)  # opens on the last attempt
+    await merge(ledger, closed(fields={"crm": "x"}))
+    last_tier = Origin("retry.5m", 0, 0, tier=1, attempts=6)
+    [kept] = await settle(lane.submit("call-1", last_tier))
+    assert (kept.kind, kept.tier) == (SettlementKind.PARK, 1)  # not dead: the vendor is down
+    assert kept.attempts > 6
+    await lane.close()
+
+
+async def test_the_last_tier_dead_letters_when_the_vendor_is_otherwise_healthy() -> None:
+    adapter = Adapter(lambda _: FAIL)
+    lane, ledger = await make_lane(adapter, breaker_failures=100)
+    await merge(ledger, closed(fields={"crm": "x"}))
+    [dead] = await settle(lane.submit("call-1", Origin("retry.5m", 0, 0, tier=1, attempts=6)))
+    assert (dead.kind, dead.reason) == (SettlementKind.DEAD, "http_503")
     await lane.close()
