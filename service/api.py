@@ -38,7 +38,10 @@ def create_app(health: Health, metrics: Metrics, admin: AdminContext | None = No
         ok, body = health.live()
         return JSONResponse(body, status_code=200 if ok else 503)
 
-    @app.get("/readyz", summary="Readiness: started, group joined, ledger reachable, not stopping")
+    @app.get(
+        "/readyz",
+        summary="Readiness: started, group joined, ledger and broker reachable, not stopping",
+    )
     async def readyz() -> JSONResponse:
         ok, body = await health.ready()
         return JSONResponse(body, status_code=200 if ok else 503)

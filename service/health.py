@@ -7,7 +7,7 @@ and a ledger outage is waited out and says so. What is left is a task that waits
 will ever answer: that is a hang, and a restart helps. Liveness never looks at Kafka or a vendor
 directly, so an outage of either cannot restart every pod at once.
 
-Readiness answers "should this pod count?": started, group joined, ledger
+Readiness answers "should this pod count?": started, group joined, ledger and broker
 reachable, not shutting down.
 """
 
@@ -25,6 +25,7 @@ class Health:
     stall_after: float = 120.0
     clock: Callable[[], float] = time.monotonic
     ledger_ping: Callable[[], Awaitable[None]] | None = None
+    broker_ping: Callable[[], Awaitable[None]] | None = None
     in_flight: Callable[[], int] = lambda: 0
     last_activity: Callable[[], float] = lambda: 0.0
     waiting_on_store: Callable[[], bool] = lambda: False
@@ -73,11 +74,17 @@ class Health:
             "not_shutting_down": not self.stopping,
             "healthy": self.fatal is None,
         }
-        try:
-            if self.ledger_ping is not None:
-                await self.ledger_ping()
-            checks["ledger"] = True
-        except Exception as exc:  # any failure means not ready; the check says which
-            checks["ledger"] = f"unreachable: {type(exc).__name__}"
+        checks["ledger"] = await _reachable(self.ledger_ping)
+        checks["broker"] = await _reachable(self.broker_ping)
         ok = all(v is True for v in checks.values())
         return ok, {"status": "ready" if ok else "not_ready", "checks": checks}
+
+
+async def _reachable(ping: Callable[[], Awaitable[None]] | None) -> bool | str:
+    """True, or why not: any failure means not ready, and the check says which."""
+    try:
+        if ping is not None:
+            await ping()
+    except Exception as exc:
+        return f"unreachable: {type(exc).__name__}"
+    return True

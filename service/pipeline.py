@@ -105,6 +105,12 @@ class Pipeline:
         self._health.stopping = True
         self._stop.set()
 
+    async def broker_ping(self, timeout: float = 2.0) -> None:
+        """One metadata round trip on the consumer's client; raises when no broker answers
+        within ``timeout``. Before the consumer exists readiness already says not started."""
+        if self._consumer is not None:
+            await asyncio.wait_for(self._consumer.topics(), timeout)
+
     @property
     def topics(self) -> list[str]:
         return [*self._settings.input_topics, *(t.topic for t in self._tiers)]

@@ -72,6 +72,7 @@ class Service:
         self.health = Health(
             stall_after=settings.liveness_stall.total_seconds(),
             ledger_ping=self.ledger.ping,
+            broker_ping=self._broker_ping,
             waiting_on_store=lambda: self.ledger.outage_since is not None,
         )
         self.recorder = OutcomeRecorder(redact=self.redactor)
@@ -143,6 +144,10 @@ class Service:
             if self._stop_requested.is_set():
                 self._pipeline.stop()
             await self._pipeline.run()
+
+    async def _broker_ping(self) -> None:
+        if self._pipeline is not None:
+            await self._pipeline.broker_ping()
 
     async def _close_ledger(self) -> None:
         with contextlib.suppress(Exception):
