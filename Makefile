@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: dev test lint typecheck check bench clean
+.PHONY: dev test fault lint typecheck check bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,9 +16,13 @@ $(STAMP): pyproject.toml
 dev: $(STAMP)
 	$(BIN)/enricher dev
 
-## test: the whole suite against a real broker and simulators over loopback
+## test: the suite against a real broker, Redis and simulators over loopback (no fault tests)
 test: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not fault"
+
+## fault: crashes, outages and restarts injected into running replicas; prints figures
+fault: $(STAMP)
+	$(BIN)/pytest -m fault -s
 
 lint: $(STAMP)
 	$(BIN)/ruff check service tests bench
@@ -32,7 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.core
 
 ## check: what CI runs
-check: lint typecheck test
+check: lint typecheck test fault
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,82 @@
+"""Several replicas in one group on one broker with the Redis ledger: crashes, scaling and
+graceful shutdown under load lose nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.fault.cluster import Load, cluster, summary, wait_until
+from tests.fixtures.nice import Sim
+
+pytestmark = [pytest.mark.fault]
+
+
+async def test_kill_9_at_random_moments_ten_times_loses_nothing(
+    kafka_bootstrap: str, sim: Sim, tmp_path: Path
+) -> None:
+    async with cluster(kafka_bootstrap, tmp_path, sim.url) as group:
+        load = Load(sim, kafka_bootstrap, group, count=400, rate=40)
+        await load.prepare()
+        for _ in range(2):
+            group.add()
+        await wait_until(group.all_ready, 60, "two replicas ready")
+        producing = asyncio.create_task(load.produce())
+        rng = random.Random(20261121)
+        kills = 0
+        for _ in range(10):
+            await asyncio.sleep(rng.uniform(1.0, 3.0))
+            victim = rng.choice(group.running())
+            victim.kill()
+            kills += 1
+            victim.start()  # rescheduled at once, as a Deployment would
+        await producing
+        started = time.monotonic()
+        settle = await wait_until(load.delivered, 120, "every interaction delivered")
+        missing = await load.missing()
+        line = summary(
+            "kill -9",
+            events_sent=load.sent,
+            faults_injected=f"{kills} SIGKILLs",
+            lost=len(missing),
+            duplicates=await load.duplicates(),
+            accepted_puts=await load.puts(),
+            recovery_s=round(settle, 1),
+        )
+        assert missing == [], line + group.log_tail()
+        assert time.monotonic() - started < 121
+
+
+async def test_scaling_from_one_to_three_replicas_and_back_loses_nothing(
+    kafka_bootstrap: str, sim: Sim, tmp_path: Path
+) -> None:
+    async with cluster(kafka_bootstrap, tmp_path, sim.url) as group:
+        load = Load(sim, kafka_bootstrap, group, count=300, rate=40)
+        await load.prepare()
+        first = group.add()
+        await wait_until(first.ready, 60, "the first replica ready")
+        producing = asyncio.create_task(load.produce())
+        await asyncio.sleep(2)
+        added = [group.add(), group.add()]
+        await wait_until(group.all_ready, 60, "three replicas ready")
+        await asyncio.sleep(2)
+        for replica in added:  # scale back down: SIGTERM, as Kubernetes does
+            replica.terminate()
+        codes = [await r.exit_code(30) for r in added]
+        await producing
+        settle = await wait_until(load.delivered, 90, "every interaction delivered")
+        missing = await load.missing()
+        line = summary(
+            "scale 1-3-1",
+            events_sent=load.sent,
+            faults_injected="2 replicas added, then 2 stopped",
+            lost=len(missing),
+            duplicates=await load.duplicates(),
+            recovery_s=round(settle, 1),
+        )
+        assert codes == [0, 0], group.log_tail()
+        assert missing == [], line + group.log_tail()
