@@ -29,7 +29,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self, TypeVar
@@ -181,6 +181,8 @@ class EmbeddedBroker:
         start_timeout: float = 30.0,
         stop_grace: float = 5.0,
         binary: str | None = None,
+        storage_engine: str = "memory://tansu/",
+        environment: Mapping[str, str] | None = None,
     ) -> None:
         self._host = host
         self._requested_port = port
@@ -191,6 +193,9 @@ class EmbeddedBroker:
         self._start_timeout = start_timeout
         self._stop_grace = stop_grace
         self._binary = binary
+        self._storage_engine = storage_engine
+        """``memory://`` for a throwaway broker; ``s3://`` keeps data across a restart."""
+        self._environment = dict(environment or {})
         self._cluster = f"enricher-embedded-{uuid.uuid4().hex[:12]}"
         self._process: subprocess.Popen[bytes] | None = None
         self._log_file: IO[bytes] | None = None
@@ -285,7 +290,7 @@ class EmbeddedBroker:
             "--advertised-listener-url",
             url,
             "--storage-engine",
-            "memory://tansu/",
+            self._storage_engine,
             "--cluster-id",
             self._cluster,
         ]
@@ -295,7 +300,7 @@ class EmbeddedBroker:
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "NO_COLOR": "1"},
+            env={**os.environ, **self._environment, "NO_COLOR": "1"},
             start_new_session=True,
         )
         self._finalizer = weakref.finalize(self, _terminate, self._process, self._stop_grace)

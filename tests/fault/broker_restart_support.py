@@ -35,7 +35,6 @@ import subprocess
 import sys
 import time
 import uuid
-import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -230,6 +229,8 @@ class PersistentBroker(EmbeddedBroker):
             port=port or stable_port(host),
             log_dir=log_dir,
             stop_grace=stop_grace,
+            storage_engine=s3.storage_engine,
+            environment=s3.environment(),
             **kwargs,
         )
         self._s3 = s3
@@ -239,34 +240,6 @@ class PersistentBroker(EmbeddedBroker):
     def port(self) -> int:
         assert self._requested_port is not None
         return self._requested_port
-
-    def _spawn(self, binary: str) -> None:
-        # EmbeddedBroker._spawn with the storage engine and the S3 environment swapped in: the
-        # base class hard-codes memory:// and passes only the parent's environment.
-        self._port = self._requested_port
-        url = f"tcp://{self._host}:{self._port}"
-        command = [
-            binary,
-            "broker",
-            "--listener-url",
-            url,
-            "--advertised-listener-url",
-            url,
-            "--storage-engine",
-            self._s3.storage_engine,
-            "--cluster-id",
-            self._cluster,
-        ]
-        output = self._open_log()
-        self._process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **self._s3.environment(), "NO_COLOR": "1"},
-            start_new_session=True,
-        )
-        self._finalizer = weakref.finalize(self, _terminate, self._process, self._stop_grace)
 
 
 @pytest.fixture
