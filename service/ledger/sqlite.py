@@ -1,20 +1,32 @@
 """SQLite ledger: the embedded default for a single replica.
 
-All statements run on one dedicated thread that owns the connection, so a read-merge-write can
-never interleave with another and the event loop never blocks on disk.
+All statements run on one dedicated thread that owns the connection, so the event loop never
+blocks on disk.
 
 Group commit: operations that arrive while a transaction is on disk wait together and then run
-in the next one, each inside its own savepoint. With ``synchronous=FULL`` every commit costs an
-fsync, so one transaction per operation capped the whole service at the disk's sync rate; one
-per batch keeps every operation's durability (a caller is answered only after the commit that
-holds its write) at a fraction of the syncs. A failing operation rolls back to its savepoint and
-fails alone; a failing commit fails the whole batch.
+in the next one. With ``synchronous=FULL`` every commit costs an fsync, so one transaction per
+operation capped the whole service at the disk's sync rate; one per batch keeps every
+operation's durability (a caller is answered only after the commit that holds its write) at a
+fraction of the syncs. A failing read-merge-write rolls back to its savepoint and fails alone; a
+failing commit fails the whole batch.
+
+Entry cache: one ledger object is the file's only user (an exclusive lock on ``<file>.owner``
+refuses a second, in this process or another), so the entries it last read or wrote are known
+without asking the disk. A delivery's snapshot is then read with no thread hop, and
+marking a revision delivered or merging into a known interaction costs one upsert instead of a
+read, a decode and a write, which was most of the ledger's share of the CPU. The cache is
+owned by the event loop; a key is served from it only while no read-merge-write for that key
+waits on the thread, so the two never disagree about the order of changes. A failed commit
+empties it and fails every write computed from it, and those callers start again from disk.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import sqlite3
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,7 +37,7 @@ from service.events import Event
 from service.ledger.codec import decode_entry, encode_entry
 from service.merge import LedgerEntry, MergeResult, mark_delivered, merge_event
 
-__all__ = ["SqliteLedger"]
+__all__ = ["LedgerInUse", "SqliteLedger"]
 
 T = TypeVar("T")
 
@@ -38,6 +50,19 @@ CREATE TABLE IF NOT EXISTS entries (
 CREATE INDEX IF NOT EXISTS entries_expiry ON entries (expires_at);
 """
 
+_UPSERT = (
+    "INSERT INTO entries (key, doc, expires_at) VALUES (?, ?, ?) "
+    "ON CONFLICT(key) DO UPDATE SET doc = excluded.doc, expires_at = excluded.expires_at"
+)
+
+_State = tuple[LedgerEntry, float] | None
+"""A key's entry and its expiry (epoch seconds) as stored, or None when there is no row."""
+
+
+class LedgerInUse(RuntimeError):
+    """Another ledger holds the file: two users of one file would serve each other stale
+    entries from their caches."""
+
 
 @dataclass
 class _Op:
@@ -45,10 +70,14 @@ class _Op:
     future: asyncio.Future[Any]
     result: Any = None
     error: BaseException | None = field(default=None)
+    settled: Callable[[_Op], None] | None = None
+    """Run in the loop, in queue order, before the caller is answered: keeps the cache in step."""
+    from_cache: bool = False
+    """A plain write computed from the cache: only valid while the cache is."""
 
 
 class SqliteLedger:
-    def __init__(self, path: str, *, max_batch: int = 512) -> None:
+    def __init__(self, path: str, *, max_batch: int = 512, cache_size: int = 16_384) -> None:
         self._path = path
         self._max_batch = max_batch
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-sqlite")
@@ -56,13 +85,23 @@ class SqliteLedger:
         self._pending: list[_Op] = []
         self._writing = False
         self._drainer: asyncio.Task[None] | None = None
+        self._cache: OrderedDict[str, _State] = OrderedDict()
+        self._cache_size = cache_size
+        self._on_thread: dict[str, int] = {}
+        """Keys with read-merge-writes queued on the thread; not served from the cache."""
+        self._owner: int | None = None
 
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Op(fn, future))
+    # -- the queue ---------------------------------------------------------------------------
+
+    def _enqueue(self, op: _Op) -> None:
+        self._pending.append(op)
         if not self._writing:
             self._writing = True
             self._drainer = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._enqueue(_Op(fn, future))
         return await future
 
     async def _drain(self) -> None:
@@ -77,7 +116,10 @@ class SqliteLedger:
                 except BaseException as exc:  # the commit failed: nothing in the batch stands
                     for op in batch:
                         op.error, op.result = exc, None
+                    self._invalidate(exc)
                 for op in batch:
+                    if op.settled is not None:
+                        op.settled(op)
                     if op.future.done():
                         continue
                     if op.error is not None:
@@ -91,8 +133,35 @@ class SqliteLedger:
                     op.future.set_exception(RuntimeError("the SQLite ledger is closing"))
             self._pending.clear()
 
+    def _invalidate(self, error: BaseException) -> None:
+        """After a failed commit the cache may hold changes that never reached the disk: forget
+        it, and fail the queued writes computed from it so their callers start again."""
+        self._cache.clear()
+        stale = [op for op in self._pending if op.from_cache]
+        self._pending = [op for op in self._pending if not op.from_cache]
+        for op in stale:
+            if not op.future.done():
+                op.future.set_exception(error)
+
+    def _claim(self) -> None:
+        """Hold ``<file>.owner`` locked for as long as the ledger is open; the kernel lets go
+        when the process dies, so a crashed predecessor never blocks its successor."""
+        if self._path == ":memory:" or self._owner is not None:
+            return
+        fd = os.open(f"{self._path}.owner", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise LedgerInUse(
+                f"the SQLite ledger {self._path} is already open elsewhere; it serves a single "
+                "replica (several replicas share a Redis ledger)"
+            ) from None
+        self._owner = fd
+
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
+            self._claim()
             self._conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=True)
             self._conn.execute("PRAGMA journal_mode=WAL")
             # FULL: an acknowledged merge must survive a power cut, because the Kafka offset
@@ -107,6 +176,9 @@ class SqliteLedger:
         conn.execute("BEGIN IMMEDIATE")
         try:
             for op in batch:
+                if op.from_cache:  # a plain upsert: if it fails, the commit fails
+                    op.result = op.fn(conn)
+                    continue
                 conn.execute("SAVEPOINT op")
                 try:
                     op.result = op.fn(conn)
@@ -120,44 +192,117 @@ class SqliteLedger:
                 conn.execute("ROLLBACK")
             raise
 
+    # -- the cache ---------------------------------------------------------------------------
+
+    def _cached(self, key: str) -> tuple[bool, _State]:
+        """Whether ``key`` may be served from the cache, and its state there."""
+        if key in self._on_thread or key not in self._cache:
+            return False, None
+        self._cache.move_to_end(key)
+        return True, self._cache[key]
+
+    def _remember(self, key: str, state: _State) -> None:
+        self._cache[key] = state
+        self._cache.move_to_end(key)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+    async def _on_thread_op(self, key: str, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run a read-merge-write for ``key`` on the thread; ``fn`` returns ``(result,
+        state)``, and the state of the last such operation for the key is cached."""
+        self._on_thread[key] = self._on_thread.get(key, 0) + 1
+
+        def settled(op: _Op) -> None:
+            left = self._on_thread[key] - 1
+            if left:
+                self._on_thread[key] = left
+                return
+            del self._on_thread[key]
+            if op.error is None:
+                self._remember(key, op.result[1])
+
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._enqueue(_Op(fn, future, settled=settled))
+        result, _ = await future
+        return result
+
+    async def _write_cached(self, key: str, state: tuple[LedgerEntry, float]) -> None:
+        """Cache ``state`` now (later operations build on it) and write it in the next batch."""
+        self._remember(key, state)
+        entry, expires_at = state
+        doc = encode_entry(entry)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._enqueue(
+            _Op(lambda conn: conn.execute(_UPSERT, (key, doc, expires_at)), future, from_cache=True)
+        )
+        await future
+
+    # -- the ledger --------------------------------------------------------------------------
+
     async def merge(self, event: Event, now: datetime, retention: timedelta) -> MergeResult:
-        def op(conn: sqlite3.Connection) -> MergeResult:
-            current = _load(conn, event.key, now)
+        key = event.key
+        expires_at = (now + retention).timestamp()
+        hit, state = self._cached(key)
+        if hit:
+            current = state[0] if state is not None and state[1] > now.timestamp() else None
             result = merge_event(current, event, now)
             if result.changed:
-                _store(conn, result.entry, now + retention)
+                await self._write_cached(key, (result.entry, expires_at))
             return result
 
-        return await self._run(op)
+        def op(conn: sqlite3.Connection) -> tuple[MergeResult, _State]:
+            stored = _select(conn, key)
+            live = stored[0] if stored is not None and stored[1] > now.timestamp() else None
+            result = merge_event(live, event, now)
+            if not result.changed:
+                return result, stored
+            conn.execute(_UPSERT, (key, encode_entry(result.entry), expires_at))
+            return result, (result.entry, expires_at)
+
+        merged: MergeResult = await self._on_thread_op(key, op)
+        return merged
 
     async def get(self, tenant: str, interaction_id: str, now: datetime) -> LedgerEntry | None:
         key = f"{tenant}:{interaction_id}"
-        return await self._run(lambda conn: _load(conn, key, now))
+        hit, state = self._cached(key)
+        if not hit:
+            state = await self._on_thread_op(key, lambda conn: (_select(conn, key),) * 2)
+        return state[0] if state is not None and state[1] > now.timestamp() else None
 
     async def mark_delivered(
         self, tenant: str, interaction_id: str, platform: str, revision: int
     ) -> None:
         key = f"{tenant}:{interaction_id}"
+        hit, state = self._cached(key)
+        if hit:
+            if state is not None:
+                updated = mark_delivered(state[0], platform, revision)
+                if updated is not state[0]:
+                    await self._write_cached(key, (updated, state[1]))
+            return
 
-        def op(conn: sqlite3.Connection) -> None:
-            row = conn.execute("SELECT doc FROM entries WHERE key = ?", (key,)).fetchone()
-            if row is None:
-                return
-            entry = decode_entry(row[0])
-            updated = mark_delivered(entry, platform, revision)
-            if updated is not entry:
-                conn.execute(
-                    "UPDATE entries SET doc = ? WHERE key = ?", (encode_entry(updated), key)
-                )
+        def op(conn: sqlite3.Connection) -> tuple[None, _State]:
+            stored = _select(conn, key)
+            if stored is None:
+                return None, None
+            updated = mark_delivered(stored[0], platform, revision)
+            if updated is stored[0]:
+                return None, stored
+            conn.execute("UPDATE entries SET doc = ? WHERE key = ?", (encode_entry(updated), key))
+            return None, (updated, stored[1])
 
-        await self._run(op)
+        await self._on_thread_op(key, op)
 
     async def purge_expired(self, now: datetime) -> int:
         def op(conn: sqlite3.Connection) -> int:
             cursor = conn.execute("DELETE FROM entries WHERE expires_at <= ?", (now.timestamp(),))
             return cursor.rowcount
 
-        return await self._run(op)
+        purged = await self._run(op)
+        moment = now.timestamp()
+        for key in [k for k, v in self._cache.items() if v is not None and v[1] <= moment]:
+            del self._cache[key]
+        return purged
 
     async def ping(self) -> None:
         await self._run(lambda conn: conn.execute("SELECT 1").fetchone())
@@ -170,21 +315,15 @@ class SqliteLedger:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+            if self._owner is not None:
+                os.close(self._owner)  # releases the lock
+                self._owner = None
 
         await asyncio.get_running_loop().run_in_executor(self._executor, op)
         self._executor.shutdown(wait=True)
 
 
-def _load(conn: sqlite3.Connection, key: str, now: datetime) -> LedgerEntry | None:
-    row = conn.execute(
-        "SELECT doc FROM entries WHERE key = ? AND expires_at > ?", (key, now.timestamp())
-    ).fetchone()
-    return decode_entry(row[0]) if row else None
-
-
-def _store(conn: sqlite3.Connection, entry: LedgerEntry, expires_at: datetime) -> None:
-    conn.execute(
-        "INSERT INTO entries (key, doc, expires_at) VALUES (?, ?, ?) "
-        "ON CONFLICT(key) DO UPDATE SET doc = excluded.doc, expires_at = excluded.expires_at",
-        (entry.key, encode_entry(entry), expires_at.timestamp()),
-    )
+def _select(conn: sqlite3.Connection, key: str) -> _State:
+    """The stored row for ``key``, expired or not: callers decide what expiry means to them."""
+    row = conn.execute("SELECT doc, expires_at FROM entries WHERE key = ?", (key,)).fetchone()
+    return (decode_entry(row[0]), float(row[1])) if row else None

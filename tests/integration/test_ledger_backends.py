@@ -5,8 +5,9 @@ Redis is ``ENRICHER_TEST_REDIS`` when set (and must answer), else 127.0.0.1:6379
 answers there, else the Redis cases are skipped; ``.ci/run`` starts a server, so CI runs them.
 Each test gets its own key prefix and deletes its keys afterwards.
 
-Several ledger objects on one store stand for several replicas: two SQLite connections on one
-file, two Redis clients with one prefix (the in-memory double is one object, shared).
+Several ledger objects on one store stand for several replicas: two Redis clients with one
+prefix (the in-memory double is one object, shared). A SQLite file has one owner, so the
+several-replica cases do not apply to it; that a second owner is refused is tested below.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from service.ledger.base import Ledger, open_ledger
 from service.ledger.codec import encode_entry
 from service.ledger.memory import MemoryLedger
 from service.ledger.redis import LedgerContentionError, RedisLedger
+from service.ledger.sqlite import LedgerInUse
 from tests.unit.factories import T0, analytics, closed
 
 NOW = T0 + timedelta(minutes=5)
@@ -129,24 +131,35 @@ class Store:
             self._virtual += timedelta(seconds=seconds)
 
 
-@pytest.fixture(params=["sqlite", "redis", "memory"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    backend: Store
-    if request.param == "sqlite":
+def _store(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    if name == "sqlite":
         url = f"sqlite:///{tmp_path}/ledger.sqlite3"
-        backend = Store("sqlite", lambda: open_ledger(url), expires_itself=False)
-    elif request.param == "redis":
+        return Store("sqlite", lambda: open_ledger(url), expires_itself=False)
+    if name == "redis":
         redis_url = request.getfixturevalue("redis_url")
         prefix = request.getfixturevalue("redis_prefix")
-        backend = Store(
+        return Store(
             "redis",
             lambda: open_ledger(redis_url, key_prefix=prefix),
             expires_itself=True,
             _virtual=None,
         )
-    else:
-        shared = MemoryLedger()
-        backend = Store("memory", lambda: shared, expires_itself=False)
+    shared = MemoryLedger()
+    return Store("memory", lambda: shared, expires_itself=False)
+
+
+@pytest.fixture(params=["sqlite", "redis", "memory"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    backend = _store(request.param, request, tmp_path)
+    yield backend
+    for ledger in backend.replicas:
+        await ledger.close()
+
+
+@pytest.fixture(params=["redis", "memory"])
+async def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    """The backends several replicas can share (a SQLite file has a single owner)."""
+    backend = _store(request.param, request, tmp_path)
     yield backend
     for ledger in backend.replicas:
         await ledger.close()
@@ -260,11 +273,11 @@ async def test_concurrent_merges_of_one_interaction_lose_nothing(ledger: Ledger)
     assert entry.revision == 50
 
 
-async def test_concurrent_merges_from_two_replicas_lose_nothing(store: Store) -> None:
+async def test_concurrent_merges_from_two_replicas_lose_nothing(shared_store: Store) -> None:
     """Every event reaches both replicas (a redelivery after a rebalance, at worst), in a
     random order: each field lands once, duplicates change nothing, and the revision counts
     exactly the distinct changes."""
-    first, second = await store.started_replicas(2)
+    first, second = await shared_store.started_replicas(2)
     events = [analytics(f"e{i:02}", T0 + timedelta(seconds=i), {f"f{i}": i}) for i in range(40)]
     calls = [(replica, event) for event in events for replica in (first, second)]
     random.Random(7).shuffle(calls)
@@ -277,8 +290,8 @@ async def test_concurrent_merges_from_two_replicas_lose_nothing(store: Store) ->
         assert entry.revision == 40
 
 
-async def test_same_field_from_two_replicas_keeps_the_newest(store: Store) -> None:
-    first, second = await store.started_replicas(2)
+async def test_same_field_from_two_replicas_keeps_the_newest(shared_store: Store) -> None:
+    first, second = await shared_store.started_replicas(2)
     events = [analytics(f"e{i:02}", T0 + timedelta(seconds=i), {"score": i}) for i in range(30)]
     random.Random(11).shuffle(events)
     await asyncio.gather(
@@ -290,10 +303,10 @@ async def test_same_field_from_two_replicas_keeps_the_newest(store: Store) -> No
     assert 1 <= entry.revision <= 30
 
 
-async def test_concurrent_acknowledgements_never_move_backwards(store: Store) -> None:
+async def test_concurrent_acknowledgements_never_move_backwards(shared_store: Store) -> None:
     """Acknowledgements from two replicas arrive in any order while merges go on; a reader
     watching throughout never sees a platform's revision go down."""
-    first, second, reader = await store.started_replicas(3)
+    first, second, reader = await shared_store.started_replicas(3)
     await first.merge(closed(fields={"crm": "A-1"}), NOW, WEEK)
     # Revision r is acknowledged by both replicas around 3r ms, give or take 15 ms, and change
     # i is merged by both around 6i ms: the value climbs while the entry keeps changing, and
@@ -350,6 +363,26 @@ async def test_sqlite_survives_reopening(tmp_path: Path) -> None:
     await second.close()
     assert entry is not None
     assert entry.field_values() == {"crm": "A-1"}
+
+
+async def test_a_second_owner_of_a_sqlite_file_is_refused(tmp_path: Path) -> None:
+    """Each SQLite ledger serves reads from its own cache, so two on one file (two pods on a
+    shared volume, a surge during a rolling update) would send stale snapshots: the second is
+    refused with a message that says what to do, and may open once the first has closed."""
+    url = f"sqlite:///{tmp_path}/ledger.sqlite3"
+    first = open_ledger(url)
+    await first.merge(closed(fields={"crm": "A-1"}), NOW, WEEK)
+    second = open_ledger(url)
+    with pytest.raises(LedgerInUse, match=r"serves a single replica.*Redis"):
+        await second.ping()
+    await first.merge(analytics(fields={"topics": ("a",)}), NOW, WEEK)  # the owner carries on
+    await first.close()
+    third = open_ledger(url)
+    entry = await third.get("acme", "call-1", NOW)
+    await third.close()
+    await second.close()
+    assert entry is not None
+    assert entry.revision == 2
 
 
 def test_unsupported_url_is_refused() -> None:

@@ -1,5 +1,5 @@
-"""Group commit in the SQLite ledger: batching must never cost an operation its isolation or
-its durability."""
+"""Group commit and the entry cache in the SQLite ledger: batching and caching must never cost
+an operation its isolation or its durability."""
 
 from __future__ import annotations
 
@@ -43,10 +43,12 @@ async def test_concurrent_operations_share_commits(ledger: SqliteLedger) -> None
             for i in interactions
         )
     )
+    # 100 merges in batches of at most 8: far fewer commits than operations.
+    assert 13 <= commits < 30
+    after_merges = commits
     entries = await asyncio.gather(*(ledger.get("acme", i, NOW) for i in interactions))
     assert [e.field_values() if e else None for e in entries] == [{"crm": i} for i in interactions]
-    # 200 operations in batches of at most 8: far fewer commits than operations.
-    assert 25 <= commits < 60
+    assert commits == after_merges  # what this process wrote is read back without the disk
 
 
 async def test_a_failing_operation_fails_alone_and_leaves_no_trace(
@@ -98,3 +100,89 @@ async def test_acknowledged_merges_are_on_disk(tmp_path: Path) -> None:
         (count,) = other.execute("SELECT count(*) FROM entries").fetchone()
     await writer.close()
     assert count == 20
+
+
+async def reopened(path: str, interaction_id: str = "call-1") -> Any:
+    """The entry as a fresh process would read it: from the file, not from any cache."""
+    other = SqliteLedger(path)
+    try:
+        return await other.get("acme", interaction_id, NOW)
+    finally:
+        await other.close()
+
+
+async def test_changes_made_from_the_cache_reach_the_disk(tmp_path: Path) -> None:
+    path = str(tmp_path / "ledger.sqlite3")
+    ledger = SqliteLedger(path)
+    await ledger.merge(closed(fields={"crm": "A-1"}), NOW, WEEK)  # read on the thread
+    assert ledger._cached("acme:call-1")[0]
+    await ledger.merge(analytics(fields={"topics": ("billing",)}), NOW, WEEK)  # from the cache
+    await ledger.mark_delivered("acme", "call-1", "nice-cxone", 2)
+    cached = await ledger.get("acme", "call-1", NOW)
+    await ledger.close()
+    on_disk = await reopened(path)
+    assert on_disk == cached
+    assert on_disk.revision == 2
+    assert on_disk.field_values() == {"crm": "A-1", "topics": ("billing",)}
+    assert not on_disk.pending_for("nice-cxone")
+
+
+async def test_a_failed_commit_empties_the_cache_and_fails_writes_computed_from_it(
+    tmp_path: Path,
+) -> None:
+    path = str(tmp_path / "ledger.sqlite3")
+    ledger = SqliteLedger(path, max_batch=1)  # each write in a commit of its own
+    await ledger.merge(closed(fields={"crm": "A-1"}), NOW, WEEK)
+    original = ledger._write
+    failures = iter([sqlite3.OperationalError("disk I/O error")])
+
+    def fail_once(batch: list[Any]) -> None:
+        error = next(failures, None)
+        if error is not None:
+            raise error
+        original(batch)
+
+    ledger._write = fail_once  # type: ignore[method-assign]
+    first, second = await asyncio.gather(
+        ledger.merge(closed("e-closed-2", NOW, fields={"crm": "A-2"}), NOW, WEEK),
+        ledger.merge(analytics(fields={"topics": ("a",)}), NOW, WEEK),
+        return_exceptions=True,
+    )
+    # Only the first commit failed, but the second merge was computed from a cache holding the
+    # first change, so it must not be written either.
+    assert isinstance(first, sqlite3.OperationalError)
+    assert isinstance(second, sqlite3.OperationalError)
+    assert not ledger._cache
+    entry = await ledger.get("acme", "call-1", NOW)
+    assert entry is not None
+    assert entry.field_values() == {"crm": "A-1"}
+    assert entry.revision == 1
+    await ledger.close()
+    assert (await reopened(path)) == entry
+
+
+async def test_expiry_is_honoured_from_the_cache(ledger: SqliteLedger) -> None:
+    await ledger.merge(closed(fields={"crm": "A-1"}), NOW, timedelta(minutes=1))
+    assert await ledger.get("acme", "call-1", NOW) is not None
+    later = NOW + timedelta(minutes=2)
+    assert await ledger.get("acme", "call-1", later) is None
+    fresh = await ledger.merge(analytics(fields={"topics": ("a",)}), later, WEEK)
+    assert fresh.entry.revision == 1  # a new life, not a continuation of the expired one
+    assert fresh.entry.field_values() == {"topics": ("a",)}
+    assert await ledger.purge_expired(later) == 0  # the row was rewritten with a new expiry
+
+
+async def test_a_small_cache_evicts_without_losing_anything(tmp_path: Path) -> None:
+    path = str(tmp_path / "ledger.sqlite3")
+    ledger = SqliteLedger(path, cache_size=4)
+    for i in range(10):
+        await ledger.merge(closed(interaction_id=f"c{i}", fields={"crm": i}), NOW, WEEK)
+    assert len(ledger._cache) == 4
+    for i in range(10):
+        await ledger.mark_delivered("acme", f"c{i}", "nice-cxone", 1)
+    entries = [await ledger.get("acme", f"c{i}", NOW) for i in range(10)]
+    await ledger.close()
+    assert [e.field_values() if e else None for e in entries] == [{"crm": i} for i in range(10)]
+    for i in range(10):
+        assert (await reopened(path, f"c{i}")) == entries[i]
+        assert not entries[i].pending_for("nice-cxone")
