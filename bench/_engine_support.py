@@ -295,6 +295,7 @@ def _metric_totals(registry: Any) -> dict[str, float]:
 
 
 async def _run_service(spec: ServiceSpec, conn: Connection) -> None:
+    from service.gc_tuning import tune_collector
     from service.logs import configure_logging
     from service.redaction import Redactor
     from service.runtime import Service
@@ -303,6 +304,7 @@ async def _run_service(spec: ServiceSpec, conn: Connection) -> None:
 
     configure_logging("json", "error", Redactor([]))
     service = Service(Settings(**spec.settings), parse_tenants(spec.tenants_yaml, environ=SECRETS))
+    tune_collector()  # as ``enricher run`` does
     task = asyncio.create_task(service.run(handle_signals=False))
     while not service.health.joined:
         if task.done():

@@ -69,6 +69,7 @@ def main() -> None:
 @main.command()
 def run() -> None:
     """Run the service: configured by ENRICHER_* variables and the ENRICHER_CONFIG file."""
+    from service.gc_tuning import tune_collector
     from service.logs import configure_logging
     from service.runtime import Service
 
@@ -79,6 +80,7 @@ def run() -> None:
     tenants = _tenants(settings.config)
     service = Service(settings, tenants)
     configure_logging(settings.log_format, settings.log_level, service.redactor)
+    tune_collector()
     try:
         run_async(service.run())
     except Exception as exc:

@@ -194,7 +194,8 @@ class Pipeline:
     # -- admission and processing ------------------------------------------------------------
 
     async def _admit(self, record: Any) -> None:
-        while True:
+        # The timed wait costs a task per call, so it is only paid when capacity is short.
+        while self._capacity.locked():
             try:
                 await asyncio.wait_for(self._capacity.acquire(), timeout=1.0)
                 break
@@ -202,6 +203,8 @@ class Pipeline:
                 self._health.beat()  # the loop is alive; whether work moves is checked apart
                 if self._stop.is_set():
                     return
+        else:
+            await self._capacity.acquire()
         tp = TopicPartition(record.topic, record.partition)
         ticket = self._tracker.add(tp, record.offset)
         if ticket is None:  # fetched before this partition was revoked
