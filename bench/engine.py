@@ -98,6 +98,7 @@ class Run:
     label: str
     drain: Drain
     vendor_cpu: float
+    consumer_cpu: float = 0.0
     report: dict[str, Any] = field(default_factory=dict)
 
     def describe(self) -> str:
@@ -105,6 +106,12 @@ class Run:
         return (
             f"  {self.label:<34}{self.drain.count:>7} deliveries in {self.drain.seconds:6.2f} s"
             f" = {self.drain.rate:8,.0f}/s; vendor CPU {self.vendor_cpu / wall:4.0%} of a core"
+            + (
+                f"; consumer CPU {self.consumer_cpu / wall:4.0%} of a core,"
+                f" {self.consumer_cpu / self.drain.count * 1e6:,.0f} µs per delivery"
+                if self.consumer_cpu and self.drain.count
+                else ""
+            )
         )
 
 
@@ -172,12 +179,15 @@ class Bench:
     ) -> Run:
         """Wait for the child to join, then for ``count`` deliveries at ``vendor``."""
         await child.joined()
+        pid = child.process.pid or 0
         cpu_before = process_cpu_seconds(stub.pid) or 0.0
+        consumer_before = process_cpu_seconds(pid) or 0.0
         drain = await vendor.wait_for(count, timeout=60 + count / 100, child=child)
         cpu = (process_cpu_seconds(stub.pid) or 0.0) - cpu_before
+        consumer = (process_cpu_seconds(pid) or 0.0) - consumer_before
         if drain.count < count:
             print(f"  {label}: only {drain.count} of {count} delivered before the time limit")
-        return Run(label, drain, cpu)
+        return Run(label, drain, cpu, consumer)
 
     async def steady_latency(self, topic: str, tag: str, rate: float) -> tuple[float, float, int]:
         """p50 and p99 seconds from the produce call to the vendor's receipt, and the count."""
@@ -391,10 +401,14 @@ async def main_async(args: argparse.Namespace) -> None:
                 f" (also the bare consumer's), rate limit 100000/s; {PARTITIONS} partitions;"
                 f" ledger in {bench.ledger_dir}"
             )
-            await bench.fast_vendor()
-            await bench.slow_vendor()
-            await bench.isolation()
-            bench.memory()
+            if "1" in args.only:
+                await bench.fast_vendor()
+            if "2" in args.only:
+                await bench.slow_vendor()
+            if "3" in args.only:
+                await bench.isolation()
+            if bench.peaks:
+                bench.memory()
             print_table(bench.rows)
     print(f"\nwall time {time.monotonic() - began:.0f} s")
 
@@ -421,6 +435,11 @@ def main() -> None:
         "not the disk's fsync is measured; figure 1 is also run briefly with the ledger on disk)",
     )
     parser.add_argument("--no-uvloop", action="store_true")
+    parser.add_argument(
+        "--only",
+        default="123",
+        help="which runs to make: 1 (figures 1 and 4), 2, 3, in any combination (default 123)",
+    )
     args = parser.parse_args()
     use_uvloop(wanted=not args.no_uvloop)
     asyncio.run(main_async(args))
