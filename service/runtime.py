@@ -133,6 +133,7 @@ class Service:
                 acks="all",
                 enable_idempotence=settings.kafka_enable_idempotence,
                 linger_ms=5,
+                max_batch_size=256 * 1024,
             )
             await producer.start()
             stack.push_async_callback(producer.stop)
