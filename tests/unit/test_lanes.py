@@ -349,3 +349,62 @@ async def test_the_last_tier_dead_letters_when_the_vendor_is_otherwise_healthy()
     [dead] = await settle(lane.submit("call-1", Origin("retry.5m", 0, 0, tier=1, attempts=6)))
     assert (dead.kind, dead.reason) == (SettlementKind.DEAD, "http_503")
     await lane.close()
+
+
+async def test_a_lane_whose_calls_stop_ending_keeps_only_its_limit_waiting() -> None:
+    """Before any call has failed, a vendor that stopped answering must not collect the
+    pipeline's capacity: once no call has ended for a quarter of the timeout, the lane keeps
+    as many waiting as it may have in flight, oldest first, and spills the rest."""
+    adapter = Adapter()
+    adapter.gate.clear()
+    lane, ledger = await make_lane(
+        adapter,
+        initial_limit=2,
+        tenant=tenant(delivery={"max_attempts": 2, "timeout": "0.4s"}),
+    )
+    futures = []
+    for n in range(8):
+        await merge(ledger, closed(interaction_id=f"call-{n}", fields={"crm": "x"}))
+        futures.append(lane.submit(f"call-{n}", FRESH))
+    await adapter.until_sent(2)
+    assert lane.status().queued == 6  # not stalled yet: a deep queue is fine while calls end
+    await asyncio.sleep(0.15)  # past a quarter of 0.4 s with no call ended
+    await merge(ledger, closed(interaction_id="call-8", fields={"crm": "x"}))
+    futures.append(lane.submit("call-8", FRESH))
+    spilled = await settle(*futures[4:])
+    assert [(s.kind, s.reason) for s in spilled] == [(SettlementKind.PARK, "lane_stalled")] * 5
+    assert lane.status().queued == 2  # call-2 and call-3 keep their turn
+    adapter.gate.set()
+    delivered = await settle(*futures[:4])
+    assert [s.reason for s in delivered] == ["delivered"] * 4
+    await lane.close()
+
+
+async def test_a_deep_queue_behind_a_vendor_that_answers_is_never_spilled() -> None:
+    """Work arrives faster than two 30 ms calls at a time can take it, so the queue grows far
+    past the limit, but calls keep ending: that is a busy lane, not a stalled one."""
+
+    class Slow(Adapter):
+        async def send(self, delivery: Delivery) -> Outcome:
+            await asyncio.sleep(0.03)
+            return await super().send(delivery)
+
+    adapter = Slow()
+    lane, ledger = await make_lane(
+        adapter,
+        initial_limit=2,
+        tenant=tenant(
+            delivery={"max_attempts": 2, "timeout": "0.4s"},
+            limits={"rate_per_second": 1000, "max_concurrency": 2},
+        ),
+    )
+    futures, deepest = [], 0
+    for n in range(60):
+        await merge(ledger, closed(interaction_id=f"call-{n}", fields={"crm": "x"}))
+        futures.append(lane.submit(f"call-{n}", FRESH))
+        deepest = max(deepest, lane.status().queued)
+        await asyncio.sleep(0.01)
+    settled = await settle(*futures)
+    assert deepest > 10
+    assert {s.reason for s in settled} == {"delivered"}
+    await lane.close()
