@@ -1,4 +1,8 @@
-"""JSON encoding of ledger entries, shared by every backend so they store identical documents."""
+"""JSON encoding of ledger entries, shared by every backend so they store identical documents.
+
+Times are handed to orjson as datetimes: it writes the same ISO 8601 text as
+``datetime.isoformat`` (tested), in C, and encoding runs twice per delivery.
+"""
 
 from __future__ import annotations
 
@@ -23,8 +27,8 @@ def encode_entry(entry: LedgerEntry) -> bytes:
             "routing": {k: _encode_state(v) for k, v in entry.routing.items()},
             "closed": _encode_state(entry.closed) if entry.closed else None,
             "delivered": dict(entry.delivered),
-            "created_at": _iso(entry.created_at),
-            "updated_at": _iso(entry.updated_at),
+            "created_at": entry.created_at,
+            "updated_at": entry.updated_at,
         }
     )
 
@@ -45,17 +49,13 @@ def decode_entry(data: bytes | str) -> LedgerEntry:
 
 
 def _encode_state(state: FieldState) -> list[Any]:
-    return [state.value, state.at.isoformat(), state.event_id]
+    return [state.value, state.at, state.event_id]
 
 
 def _decode_state(raw: list[Any]) -> FieldState:
     value, at, event_id = raw
     decoded: Value = tuple(value) if isinstance(value, list) else value
     return FieldState(decoded, datetime.fromisoformat(at), event_id)
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None
 
 
 def _parse(raw: str | None) -> datetime | None:
