@@ -183,6 +183,7 @@ async def test_a_small_cache_evicts_without_losing_anything(tmp_path: Path) -> N
     entries = [await ledger.get("acme", f"c{i}", NOW) for i in range(10)]
     await ledger.close()
     assert [e.field_values() if e else None for e in entries] == [{"crm": i} for i in range(10)]
-    for i in range(10):
-        assert (await reopened(path, f"c{i}")) == entries[i]
-        assert not entries[i].pending_for("nice-cxone")
+    for i, entry in enumerate(entries):
+        assert entry is not None
+        assert (await reopened(path, f"c{i}")) == entry
+        assert not entry.pending_for("nice-cxone")
