@@ -244,7 +244,7 @@ class SqliteLedger:
         expires_at = (now + retention).timestamp()
         hit, state = self._cached(key)
         if hit:
-            current = state[0] if state is not None and state[1] > now.timestamp() else None
+            current = _live(state, now)
             result = merge_event(current, event, now)
             if result.changed:
                 await self._write_cached(key, (result.entry, expires_at))
@@ -252,7 +252,7 @@ class SqliteLedger:
 
         def op(conn: sqlite3.Connection) -> tuple[MergeResult, _State]:
             stored = _select(conn, key)
-            live = stored[0] if stored is not None and stored[1] > now.timestamp() else None
+            live = _live(stored, now)
             result = merge_event(live, event, now)
             if not result.changed:
                 return result, stored
@@ -267,7 +267,7 @@ class SqliteLedger:
         hit, state = self._cached(key)
         if not hit:
             state = await self._on_thread_op(key, lambda conn: (_select(conn, key),) * 2)
-        return state[0] if state is not None and state[1] > now.timestamp() else None
+        return _live(state, now)
 
     async def mark_delivered(
         self, tenant: str, interaction_id: str, platform: str, revision: int
@@ -321,6 +321,11 @@ class SqliteLedger:
 
         await asyncio.get_running_loop().run_in_executor(self._executor, op)
         self._executor.shutdown(wait=True)
+
+
+def _live(state: _State, now: datetime) -> LedgerEntry | None:
+    """The entry of ``state`` unless it has expired by ``now``."""
+    return state[0] if state is not None and state[1] > now.timestamp() else None
 
 
 def _select(conn: sqlite3.Connection, key: str) -> _State:
