@@ -6,7 +6,9 @@ merging is atomic in the ledger and the lanes keep one call per interaction, so 
 for another interaction's vendor. A record's offset is marked complete only when everything it
 caused is done (delivered, held in the ledger, parked in a retry topic, or written to the DLQ),
 and commits only ever cover the contiguous completed prefix of a partition
-(:mod:`service.offsets`).
+(:mod:`service.offsets`). A record whose lane would refuse it anyway (full, paused, broken or
+stalled) is parked before it is merged, and merged when it comes back: an outage then costs the
+ledger nothing, and the merge does not care about order.
 
 Retry-topic partitions are read by the same consumer: a record that is not yet due pauses its
 partition (seeking back to it) until it is, so nothing is busy-polled and the order within a tier
@@ -259,8 +261,10 @@ class Pipeline:
         tenant = self._tenants[event.tenant]
         kind = "retry" if origin.is_retry else event.type
         self._metrics.consumed.labels(event.tenant, tenant.platform, kind).inc()
-        await self._ledger.merge(event, self._now(), tenant.retention)
-        settlement = await self._lanes.submit(event.tenant, event.interaction_id, origin)
+        settlement = self._lanes.spill_early(event.tenant, event.interaction_id, origin)
+        if settlement is None:
+            await self._ledger.merge(event, self._now(), tenant.retention)
+            settlement = await self._lanes.submit(event.tenant, event.interaction_id, origin)
         await self._settle(record, origin, event, settlement)
 
     async def _reject(self, record: Any, origin: Origin, bad: BadInput) -> None:

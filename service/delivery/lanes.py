@@ -194,23 +194,41 @@ class Lane:
             slot.waiters.append(waiter)
             return future
         now = self._clock()
-        if self._breaker.is_open(now):
-            self._spill([waiter], "breaker_open")
-            return future
-        if self._parks_while_paused(now):
-            self._spill([waiter], "lane_paused")
-            return future
-        if len(self._slots) >= self._config.queue_limit:
-            self._spill([waiter], "lane_full")
-            return future
-        if self._stalled(now) and len(self._queue) >= self._limit.limit:
-            self._trim_queue(self._limit.limit, "lane_stalled")
-            self._spill([waiter], "lane_stalled")
+        reason = self._refusal(now)
+        if reason is not None:
+            self._spill([waiter], reason)
             return future
         slot = _Slot(interaction_id, now, [waiter])
         self._slots[interaction_id] = slot
         self._enqueue(slot)
         return future
+
+    def spill_early(self, interaction_id: str, origin: Origin) -> Settlement | None:
+        """The settlement :meth:`submit` would give a new record at once without a call (its
+        lane is full, paused, broken or stalled), or None when it would be queued or would join
+        its interaction's slot. Asked before the merge, so a record bound for the retry topic
+        costs no ledger write now: merging is commutative and idempotent, and the record is
+        merged when it comes back, with nothing lost, since the parked copy is the record."""
+        if interaction_id in self._slots:
+            return None
+        reason = self._refusal(self._clock())
+        if reason is None:
+            return None
+        self._metrics.spilled.labels(self.tenant_name, self.platform, reason).inc()
+        return self._spilled(origin, reason, self._wall())
+
+    def _refusal(self, now: float) -> str | None:
+        """Why a new interaction may not wait in this lane now, if it may not."""
+        if self._breaker.is_open(now):
+            return "breaker_open"
+        if self._parks_while_paused(now):
+            return "lane_paused"
+        if len(self._slots) >= self._config.queue_limit:
+            return "lane_full"
+        if self._stalled(now) and len(self._queue) >= self._limit.limit:
+            self._trim_queue(self._limit.limit, "lane_stalled")
+            return "lane_stalled"
+        return None
 
     def _enqueue(self, slot: _Slot) -> None:
         self._queue.append(slot)
@@ -501,23 +519,23 @@ class Lane:
     def _spill(self, waiters: list[_Waiter], reason: str) -> None:
         """Park without a call. A record already in a tier stays in it: spilling is not an
         attempt, so an outage longer than the ladder does not dead-letter untried records."""
-        tiers = self._config.tiers
         now = self._wall()
+        self._metrics.spilled.labels(self.tenant_name, self.platform, reason).inc()
+        self._settle(waiters, lambda w: self._spilled(w.origin, reason, now))
+
+    def _spilled(self, origin: Origin, reason: str, now: datetime) -> Settlement:
+        tier = max(origin.tier, 0)
         # Not back before a vendor's Retry-After has passed: it would only be parked again.
         resume_at = now.timestamp() + max(0.0, self._paused_until - self._clock())
-        self._metrics.spilled.labels(self.tenant_name, self.platform, reason).inc()
-        self._settle(
-            waiters,
-            lambda w: Settlement(
-                SettlementKind.PARK,
-                self.platform,
-                reason,
-                attempts=w.origin.attempts,
-                first_failure_at=w.origin.first_failure_at,
-                last_failure_at=w.origin.first_failure_at and now,
-                tier=max(w.origin.tier, 0),
-                due_at=max(now.timestamp() + tiers[max(w.origin.tier, 0)].delay, resume_at),
-            ),
+        return Settlement(
+            SettlementKind.PARK,
+            self.platform,
+            reason,
+            attempts=origin.attempts,
+            first_failure_at=origin.first_failure_at,
+            last_failure_at=origin.first_failure_at and now,
+            tier=tier,
+            due_at=max(now.timestamp() + self._config.tiers[tier].delay, resume_at),
         )
 
     def _spill_queue(self, reason: str) -> None:
@@ -636,6 +654,9 @@ class Lanes:
         self, tenant: str, interaction_id: str, origin: Origin
     ) -> asyncio.Future[Settlement]:
         return self._lanes[tenant].submit(interaction_id, origin)
+
+    def spill_early(self, tenant: str, interaction_id: str, origin: Origin) -> Settlement | None:
+        return self._lanes[tenant].spill_early(interaction_id, origin)
 
     def start(self) -> None:
         for lane in self._lanes.values():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +131,48 @@ async def test_a_parked_retry_never_sends_an_older_snapshot_than_one_delivered_s
         ]
         assert values == ["NEW"], "the retry re-read the ledger and found nothing newer to send"
         assert await running.sim.fields("40") == {"CrmAccount": "NEW"}
+
+
+async def test_a_change_spilled_by_an_open_breaker_is_parked_unmerged_and_merged_on_return(
+    run_service: Any, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """While the breaker is open a new change costs no ledger write: its record waits in the
+    retry topic, and it is merged and delivered when it comes back after the recovery."""
+    settings = service_settings(
+        kafka_bootstrap, tmp_path, breaker_failures=2, breaker_cool_down=timedelta(seconds=3)
+    )
+    async with run_service(settings) as running:
+        await running.sim.contact("45")
+        await running.sim.contact("46")
+        await running.sim.fault(path_prefix=CONTACT_PATH, status=503, times=2)
+        await running.closed(closed_event("i-45", "45"))  # two 503s: the breaker opens
+
+        def spilled_while_open() -> float:
+            return float(
+                running.metric(
+                    "enricher_spilled_total",
+                    tenant="acme",
+                    platform="nice-cxone",
+                    reason="breaker_open",
+                )
+            )
+
+        async def open_() -> bool:
+            return spilled_while_open() >= 1  # i-45's in-process retry met the open breaker
+
+        await wait_for(open_, 20, "the breaker to open")
+        before = spilled_while_open()
+        await running.closed(closed_event("i-46", "46", crm_account="SPILLED"))
+
+        async def spilled() -> bool:
+            return spilled_while_open() > before
+
+        await wait_for(spilled, 20, "the new change to be spilled")
+        now = datetime.now(UTC)
+        assert await running.service.ledger.get("acme", "i-46", now) is None
+        assert await running.service.ledger.get("acme", "i-45", now) is not None
+        await stored(running, "46", {"CrmAccount": "SPILLED"})
+        await stored(running, "45", {"CrmAccount": "A-1001", "CaseNumber": "4711", "Vip": True})
 
 
 async def test_the_last_retry_tier_dead_letters_with_full_provenance(

@@ -408,3 +408,47 @@ async def test_a_deep_queue_behind_a_vendor_that_answers_is_never_spilled() -> N
     assert deepest > 10
     assert {s.reason for s in settled} == {"delivered"}
     await lane.close()
+
+
+async def test_spill_early_names_the_spill_a_new_record_would_get_and_nothing_else() -> None:
+    """The pipeline asks before merging, so the answer must match what submit would do: a
+    record joining its interaction's slot is never spilled early, a new one is when the lane
+    is open, full or paused, and a healthy lane spills nothing."""
+    healthy = False
+    adapter = Adapter(lambda _: OK if healthy else FAIL)
+    lane, ledger = await make_lane(adapter, breaker_failures=2, queue_limit=2)
+    retried = Origin("retry.30s", 0, 7, tier=0, attempts=3, first_failure_at=T0)
+    assert lane.spill_early("call-0", FRESH) is None
+    await merge(ledger, closed(interaction_id="call-0", fields={"crm": "x"}))
+    await settle(lane.submit("call-0", FRESH))  # two failed calls: the breaker opens
+    early = lane.spill_early("call-1", retried)
+    assert early is not None
+    [submitted] = await settle(lane.submit("call-1", retried))
+    assert early == submitted  # the same tier, due time, attempts and reason
+    assert (early.kind, early.reason, early.tier, early.attempts) == (
+        SettlementKind.PARK,
+        "breaker_open",
+        0,
+        3,
+    )
+
+    healthy = True
+    await asyncio.sleep(0.25)  # cool-down over: the half-open lane takes work again
+    adapter.gate.clear()
+    futures = []
+    for n in (2, 3):
+        await merge(ledger, closed(interaction_id=f"call-{n}", fields={"crm": "x"}))
+        futures.append(lane.submit(f"call-{n}", FRESH))
+    assert lane.spill_early("call-2", FRESH) is None  # it would join its slot
+    full = lane.spill_early("call-4", FRESH)
+    assert full is not None
+    assert full.reason == "lane_full"
+    lane.pause()
+    paused = lane.spill_early("call-5", FRESH)
+    assert paused is not None
+    assert paused.reason == "lane_paused"
+    lane.resume()
+    adapter.gate.set()
+    await settle(*futures)
+    assert lane.spill_early("call-6", FRESH) is None
+    await lane.close()
