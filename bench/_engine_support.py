@@ -290,7 +290,9 @@ def _metric_totals(registry: Any) -> dict[str, float]:
     for metric in registry.collect():
         for sample in metric.samples:
             if sample.name.endswith("_total"):
-                totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
+                reason = sample.labels.get("reason")
+                name = f"{sample.name}[{reason}]" if reason else sample.name
+                totals[name] = totals.get(name, 0.0) + sample.value
     return totals
 
 

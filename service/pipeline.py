@@ -6,9 +6,9 @@ merging is atomic in the ledger and the lanes keep one call per interaction, so 
 for another interaction's vendor. A record's offset is marked complete only when everything it
 caused is done (delivered, held in the ledger, parked in a retry topic, or written to the DLQ),
 and commits only ever cover the contiguous completed prefix of a partition
-(:mod:`service.offsets`). A record whose lane would refuse it anyway (full, paused, broken or
-stalled) is parked before it is merged, and merged when it comes back: an outage then costs the
-ledger nothing, and the merge does not care about order.
+(:mod:`service.offsets`). While a lane's vendor is not taking calls, a new record for it is
+parked before it is merged, and merged when it comes back: an outage then costs the ledger
+nothing, and the merge does not care about order (:meth:`Lane.spill_early`).
 
 Retry-topic partitions are read by the same consumer: a record that is not yet due pauses its
 partition (seeking back to it) until it is, so nothing is busy-polled and the order within a tier
@@ -232,17 +232,16 @@ class Pipeline:
         self._tracker.complete(tp, record.offset, ticket)
         self._health.progressed()
 
-    def _fail(self, error: BaseException, record: Any) -> None:
+    def _fail(self, error: BaseException, record: Any = None) -> None:
         if self._fatal is None:
             self._fatal = error
             self._health.fatal = f"{type(error).__name__}: {self._redact(str(error))}"
-            log.error(
-                "processing_failed",
-                topic=record.topic,
-                partition=record.partition,
-                offset=record.offset,
-                error=self._health.fatal,
+            where = (
+                {"topic": record.topic, "partition": record.partition, "offset": record.offset}
+                if record is not None
+                else {}
             )
+            log.error("processing_failed", **where, error=self._health.fatal)
             self._stop.set()
 
     async def _process(self, record: Any) -> None:
@@ -448,6 +447,12 @@ class Pipeline:
     async def _commit(self, partitions: list[TopicPartition] | None = None) -> None:
         offsets = self._tracker.to_commit(partitions)
         if not offsets or self._consumer is None:
+            return
+        try:
+            # Acknowledgements may be written behind: none may be lost under a committed offset.
+            await self._ledger.flush()
+        except Exception as exc:
+            self._fail(exc)
             return
         try:
             await self._consumer.commit(offsets)

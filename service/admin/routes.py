@@ -130,7 +130,8 @@ def admin_router(ctx: AdminContext) -> APIRouter:
             raise HTTPException(
                 404,
                 f"the ledger holds nothing for {tenant}:{interaction_id} "
-                f"(never seen, or expired {config.retention} after its last change)",
+                f"(never seen, expired {config.retention} after its last change, or parked "
+                "unmerged in a retry topic while its vendor was not taking calls)",
             )
         return interaction_view(entry, config, ctx.recorder, ctx.redact)
 

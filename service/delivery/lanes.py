@@ -204,15 +204,18 @@ class Lane:
         return future
 
     def spill_early(self, interaction_id: str, origin: Origin) -> Settlement | None:
-        """The settlement :meth:`submit` would give a new record at once without a call (its
-        lane is full, paused, broken or stalled), or None when it would be queued or would join
-        its interaction's slot. Asked before the merge, so a record bound for the retry topic
-        costs no ledger write now: merging is commutative and idempotent, and the record is
-        merged when it comes back, with nothing lost, since the parked copy is the record."""
-        if interaction_id in self._slots:
+        """The settlement :meth:`submit` would give a new record at once because the vendor is
+        not taking calls (breaker open, lane stalled, or a ``Retry-After`` beyond the first
+        tier), or None. Asked before the merge, so during an outage a record bound for the retry
+        topic costs no ledger write: merging is commutative and idempotent, and the record is
+        merged when it comes back, with nothing lost, since the parked copy is the record.
+
+        A lane that is merely full, or paused by an operator (who will want to look at what
+        waits), answers None: those records are merged first, and visible at once."""
+        if interaction_id in self._slots or self._operator_pause:
             return None
         reason = self._refusal(self._clock())
-        if reason is None:
+        if reason is None or reason == "lane_full":
             return None
         self._metrics.spilled.labels(self.tenant_name, self.platform, reason).inc()
         return self._spilled(origin, reason, self._wall())

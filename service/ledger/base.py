@@ -45,6 +45,11 @@ class Ledger(Protocol):
         """Record that ``platform`` acknowledged ``revision``; never moves backwards."""
         ...
 
+    async def flush(self) -> None:
+        """Return once every write already accepted is durable, and raise if one was lost:
+        awaited before offsets are committed, so a backend may write acknowledgements behind."""
+        ...
+
     async def purge_expired(self, now: datetime) -> int: ...
 
     async def ping(self) -> None:

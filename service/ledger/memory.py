@@ -37,6 +37,9 @@ class MemoryLedger:
             del self._entries[key]
         return len(expired)
 
+    async def flush(self) -> None:
+        return None
+
     async def ping(self) -> None:
         return None
 

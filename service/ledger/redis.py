@@ -159,6 +159,10 @@ class RedisLedger:
             keys=list(self.keys(tenant, interaction_id)), args=[platform, revision]
         )
 
+    async def flush(self) -> None:
+        """Nothing to wait for: every write above returns once Redis has applied it."""
+        return None
+
     async def purge_expired(self, now: datetime) -> int:
         """Always 0: every write sets a TTL, so Redis removes expired entries itself and there
         is nothing to reclaim here."""

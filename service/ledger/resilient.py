@@ -122,6 +122,10 @@ class ResilientLedger:
             lambda: self.inner.mark_delivered(tenant, interaction_id, platform, revision),
         )
 
+    async def flush(self) -> None:
+        """Not retried: a lost write is not an outage to wait out."""
+        await self.inner.flush()
+
     async def purge_expired(self, now: datetime) -> int:
         return await self.inner.purge_expired(now)
 

@@ -18,6 +18,13 @@ read, a decode and a write, which was most of the ledger's share of the CPU. The
 owned by the event loop; a key is served from it only while no read-merge-write for that key
 waits on the thread, so the two never disagree about the order of changes. A failed commit
 empties it and fails every write computed from it, and those callers start again from disk.
+
+Acknowledgements are written behind: ``mark_delivered`` updates the cache and queues the write
+without waiting for its commit, since waiting cost every delivery a second trip through the
+queue. What stays true is what the offsets need: :meth:`SqliteLedger.flush`, which the pipeline
+awaits before every offset commit, returns once everything queued before it is on disk, and
+raises if any of it was lost. An acknowledgement lost in a crash before that only means the
+revision is sent again (at least once), never that a change is skipped.
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ from service.events import Event
 from service.ledger.codec import decode_entry, encode_entry
 from service.merge import LedgerEntry, MergeResult, mark_delivered, merge_event
 
-__all__ = ["LedgerInUse", "SqliteLedger"]
+__all__ = ["LedgerInUse", "LedgerWriteLost", "SqliteLedger"]
 
 T = TypeVar("T")
 
@@ -64,10 +71,16 @@ class LedgerInUse(RuntimeError):
     entries from their caches."""
 
 
+class LedgerWriteLost(RuntimeError):
+    """A write nobody waited for (an acknowledgement) was not committed; raised by the next
+    flush, so no offset is committed past it."""
+
+
 @dataclass
 class _Op:
     fn: Callable[[sqlite3.Connection], Any]
-    future: asyncio.Future[Any]
+    future: asyncio.Future[Any] | None
+    """None for a write behind: its failure is reported by the next flush."""
     result: Any = None
     error: BaseException | None = field(default=None)
     settled: Callable[[_Op], None] | None = None
@@ -90,6 +103,8 @@ class SqliteLedger:
         self._on_thread: dict[str, int] = {}
         """Keys with read-merge-writes queued on the thread; not served from the cache."""
         self._owner: int | None = None
+        self._lost: BaseException | None = None
+        """Why a write behind failed since the last flush."""
 
     # -- the queue ---------------------------------------------------------------------------
 
@@ -118,20 +133,33 @@ class SqliteLedger:
                         op.error, op.result = exc, None
                     self._invalidate(exc)
                 for op in batch:
-                    if op.settled is not None:
-                        op.settled(op)
-                    if op.future.done():
-                        continue
-                    if op.error is not None:
-                        op.future.set_exception(op.error)
-                    else:
-                        op.future.set_result(op.result)
+                    self._answer(op)
         finally:
             self._writing = False
+            closing = RuntimeError("the SQLite ledger is closing")
             for op in self._pending:  # only reached if the drain itself was cancelled
-                if not op.future.done():
-                    op.future.set_exception(RuntimeError("the SQLite ledger is closing"))
+                if op.future is None:
+                    self._lose(closing)
+                elif not op.future.done():
+                    op.future.set_exception(closing)
             self._pending.clear()
+
+    def _answer(self, op: _Op) -> None:
+        if op.settled is not None:
+            op.settled(op)
+        if op.future is None:
+            if op.error is not None:
+                self._lose(op.error)
+        elif op.future.done():
+            return
+        elif op.error is not None:
+            op.future.set_exception(op.error)
+        else:
+            op.future.set_result(op.result)
+
+    def _lose(self, error: BaseException) -> None:
+        if self._lost is None:
+            self._lost = error
 
     def _invalidate(self, error: BaseException) -> None:
         """After a failed commit the cache may hold changes that never reached the disk: forget
@@ -140,7 +168,9 @@ class SqliteLedger:
         stale = [op for op in self._pending if op.from_cache]
         self._pending = [op for op in self._pending if not op.from_cache]
         for op in stale:
-            if not op.future.done():
+            if op.future is None:
+                self._lose(error)
+            elif not op.future.done():
                 op.future.set_exception(error)
 
     def _claim(self) -> None:
@@ -208,8 +238,20 @@ class SqliteLedger:
             self._cache.popitem(last=False)
 
     async def _on_thread_op(self, key: str, fn: Callable[[sqlite3.Connection], Any]) -> Any:
-        """Run a read-merge-write for ``key`` on the thread; ``fn`` returns ``(result,
-        state)``, and the state of the last such operation for the key is cached."""
+        """Run a read-merge-write for ``key`` on the thread and answer its result."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue_on_thread(key, fn, future)
+        result, _ = await future
+        return result
+
+    def _queue_on_thread(
+        self,
+        key: str,
+        fn: Callable[[sqlite3.Connection], Any],
+        future: asyncio.Future[Any] | None,
+    ) -> None:
+        """``fn`` returns ``(result, state)``; the state of the last such operation for the
+        key is cached. ``future`` answers ``(result, state)`` (None: a write behind)."""
         self._on_thread[key] = self._on_thread.get(key, 0) + 1
 
         def settled(op: _Op) -> None:
@@ -221,21 +263,23 @@ class SqliteLedger:
             if op.error is None:
                 self._remember(key, op.result[1])
 
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._enqueue(_Op(fn, future, settled=settled))
-        result, _ = await future
-        return result
 
     async def _write_cached(self, key: str, state: tuple[LedgerEntry, float]) -> None:
         """Cache ``state`` now (later operations build on it) and write it in the next batch."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue_cached(key, state, future)
+        await future
+
+    def _queue_cached(
+        self, key: str, state: tuple[LedgerEntry, float], future: asyncio.Future[None] | None
+    ) -> None:
         self._remember(key, state)
         entry, expires_at = state
         doc = encode_entry(entry)
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._enqueue(
             _Op(lambda conn: conn.execute(_UPSERT, (key, doc, expires_at)), future, from_cache=True)
         )
-        await future
 
     # -- the ledger --------------------------------------------------------------------------
 
@@ -278,7 +322,7 @@ class SqliteLedger:
             if state is not None:
                 updated = mark_delivered(state[0], platform, revision)
                 if updated is not state[0]:
-                    await self._write_cached(key, (updated, state[1]))
+                    self._queue_cached(key, (updated, state[1]), None)
             return
 
         def op(conn: sqlite3.Connection) -> tuple[None, _State]:
@@ -291,7 +335,18 @@ class SqliteLedger:
             conn.execute("UPDATE entries SET doc = ? WHERE key = ?", (encode_entry(updated), key))
             return None, (updated, stored[1])
 
-        await self._on_thread_op(key, op)
+        self._queue_on_thread(key, op, None)
+
+    async def flush(self) -> None:
+        """Return once every write queued so far is committed; raise :class:`LedgerWriteLost`
+        if a write behind failed since the last flush (or the flush's own commit failed)."""
+        try:
+            await self._run(lambda conn: None)
+        except Exception as exc:
+            self._lose(exc)
+        lost, self._lost = self._lost, None
+        if lost is not None:
+            raise LedgerWriteLost(f"a write queued before the flush was lost: {lost}") from lost
 
     async def purge_expired(self, now: datetime) -> int:
         def op(conn: sqlite3.Connection) -> int:

@@ -6,6 +6,7 @@ replay delivers once the vendor has recovered."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +19,7 @@ from click.testing import CliRunner
 from service.cli import main
 from service.delivery.dlq_reader import DeadLetterFilter
 from service.delivery.replay import plan_replay, send_replays
+from service.ledger.sqlite import LedgerWriteLost
 from tests.integration.conftest import TWO_TENANTS_YAML, Running, service_settings, wait_for
 from tests.integration.test_end_to_end import analytics_event, closed_event, stored
 
@@ -173,6 +175,38 @@ async def test_a_change_spilled_by_an_open_breaker_is_parked_unmerged_and_merged
         assert await running.service.ledger.get("acme", "i-45", now) is not None
         await stored(running, "46", {"CrmAccount": "SPILLED"})
         await stored(running, "45", {"CrmAccount": "A-1001", "CaseNumber": "4711", "Vip": True})
+
+
+async def test_a_lost_acknowledgement_stops_the_service_before_its_offset_is_committed(
+    run_service: Any,
+) -> None:
+    """Acknowledgements are written behind; the flush before every offset commit is what
+    guarantees none is lost under a committed offset, so a lost one is fatal instead."""
+
+    async def scenario() -> None:
+        async with run_service() as running:
+            sqlite = running.service.ledger.inner
+            original = sqlite._write
+
+            def refuse_writes_behind(batch: list[Any]) -> None:
+                if any(op.future is None for op in batch):
+                    raise sqlite3.OperationalError("disk I/O error")
+                original(batch)
+
+            sqlite._write = refuse_writes_behind
+            await running.sim.contact("47")
+            await running.closed(closed_event("i-47", "47"))
+            await stored(running, "47", {"CrmAccount": "A-1001", "CaseNumber": "4711", "Vip": True})
+
+            async def stopped() -> bool:
+                return bool(running.task.done())
+
+            await wait_for(stopped, 10, "the service to stop on the lost acknowledgement")
+            assert "LedgerWriteLost" in (running.service.health.fatal or "")
+            assert committed(running, running.settings.topic_closed) == 0
+
+    with pytest.raises(LedgerWriteLost, match="disk I/O error"):
+        await scenario()
 
 
 async def test_the_last_retry_tier_dead_letters_with_full_provenance(

@@ -410,13 +410,11 @@ async def test_a_deep_queue_behind_a_vendor_that_answers_is_never_spilled() -> N
     await lane.close()
 
 
-async def test_spill_early_names_the_spill_a_new_record_would_get_and_nothing_else() -> None:
-    """The pipeline asks before merging, so the answer must match what submit would do: a
-    record joining its interaction's slot is never spilled early, a new one is when the lane
-    is open, full or paused, and a healthy lane spills nothing."""
-    healthy = False
-    adapter = Adapter(lambda _: OK if healthy else FAIL)
-    lane, ledger = await make_lane(adapter, breaker_failures=2, queue_limit=2)
+async def test_spill_early_answers_for_an_open_breaker_as_submit_would() -> None:
+    """The pipeline asks before merging, so the answer must be the settlement submit would
+    give; a record joining its interaction's slot, and a healthy lane, spill nothing."""
+    adapter = Adapter(lambda _: FAIL)
+    lane, ledger = await make_lane(adapter, breaker_failures=2)
     retried = Origin("retry.30s", 0, 7, tier=0, attempts=3, first_failure_at=T0)
     assert lane.spill_early("call-0", FRESH) is None
     await merge(ledger, closed(interaction_id="call-0", fields={"crm": "x"}))
@@ -431,24 +429,36 @@ async def test_spill_early_names_the_spill_a_new_record_would_get_and_nothing_el
         0,
         3,
     )
+    await lane.close()
 
-    healthy = True
-    await asyncio.sleep(0.25)  # cool-down over: the half-open lane takes work again
+
+async def test_spill_early_answers_for_a_long_retry_after() -> None:
+    answers = iter([Outcome(OutcomeKind.RETRY, "http_429", 429, retry_after=120)])
+    lane, ledger = await make_lane(Adapter(lambda _: next(answers)))
+    await merge(ledger, closed(interaction_id="call-1", fields={"crm": "a"}))
+    await settle(lane.submit("call-1", FRESH))
+    early = lane.spill_early("call-2", FRESH)
+    assert early is not None
+    assert (early.reason, early.tier) == ("lane_paused", 0)
+    await lane.close()
+
+
+async def test_a_full_or_operator_paused_lane_merges_first() -> None:
+    """Those records are not the vendor's trouble: they are merged (and visible) at once."""
+    adapter = Adapter()
     adapter.gate.clear()
+    lane, ledger = await make_lane(adapter, queue_limit=2)
     futures = []
-    for n in (2, 3):
+    for n in (1, 2):
         await merge(ledger, closed(interaction_id=f"call-{n}", fields={"crm": "x"}))
         futures.append(lane.submit(f"call-{n}", FRESH))
-    assert lane.spill_early("call-2", FRESH) is None  # it would join its slot
-    full = lane.spill_early("call-4", FRESH)
-    assert full is not None
+    assert lane.spill_early("call-1", FRESH) is None  # it would join its slot
+    assert lane.spill_early("call-3", FRESH) is None  # full: submit spills it after the merge
+    [full] = await settle(lane.submit("call-3", FRESH))
     assert full.reason == "lane_full"
     lane.pause()
-    paused = lane.spill_early("call-5", FRESH)
-    assert paused is not None
-    assert paused.reason == "lane_paused"
+    assert lane.spill_early("call-4", FRESH) is None
     lane.resume()
     adapter.gate.set()
     await settle(*futures)
-    assert lane.spill_early("call-6", FRESH) is None
     await lane.close()

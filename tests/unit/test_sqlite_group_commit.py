@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from service.ledger.sqlite import SqliteLedger
+from service.ledger.sqlite import LedgerWriteLost, SqliteLedger
 from tests.unit.factories import T0, analytics, closed
 
 NOW = T0 + timedelta(minutes=5)
@@ -187,3 +187,44 @@ async def test_a_small_cache_evicts_without_losing_anything(tmp_path: Path) -> N
         assert entry is not None
         assert (await reopened(path, f"c{i}")) == entry
         assert not entry.pending_for("nice-cxone")
+
+
+async def test_an_acknowledgement_is_written_behind_and_flush_makes_it_durable(
+    tmp_path: Path,
+) -> None:
+    path = str(tmp_path / "ledger.sqlite3")
+    ledger = SqliteLedger(path)
+    await ledger.merge(closed(fields={"crm": "A-1"}), NOW, WEEK)
+    await ledger.mark_delivered("acme", "call-1", "nice-cxone", 1)  # from the cache
+    await ledger.mark_delivered("acme", "call-9", "nice-cxone", 1)  # unknown: read on the thread
+    entry = await ledger.get("acme", "call-1", NOW)
+    assert entry is not None
+    assert not entry.pending_for("nice-cxone")  # seen at once by this process
+    await ledger.flush()
+    with sqlite3.connect(path) as other:  # and on disk once flushed
+        rows = other.execute("SELECT key, doc FROM entries").fetchall()
+    await ledger.close()
+    assert [key for key, _ in rows] == ["acme:call-1"]
+    assert (await reopened(path)) == entry
+
+
+async def test_a_lost_acknowledgement_fails_the_next_flush_once(tmp_path: Path) -> None:
+    path = str(tmp_path / "ledger.sqlite3")
+    ledger = SqliteLedger(path)
+    await ledger.merge(closed(fields={"crm": "A-1"}), NOW, WEEK)
+    original = ledger._write
+
+    def refuse_writes_behind(batch: list[Any]) -> None:
+        if any(op.future is None for op in batch):
+            raise sqlite3.OperationalError("disk I/O error")
+        original(batch)
+
+    ledger._write = refuse_writes_behind  # type: ignore[method-assign]
+    await ledger.mark_delivered("acme", "call-1", "nice-cxone", 1)
+    with pytest.raises(LedgerWriteLost, match="disk I/O error"):
+        await ledger.flush()
+    await ledger.flush()  # reported once; nothing else was lost since
+    entry = await ledger.get("acme", "call-1", NOW)  # the cache was dropped: read from disk
+    assert entry is not None
+    assert entry.pending_for("nice-cxone")
+    await ledger.close()
