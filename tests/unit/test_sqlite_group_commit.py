@@ -75,6 +75,56 @@ async def test_a_failing_operation_fails_alone_and_leaves_no_trace(
     assert ghost is None
 
 
+async def refuse_key(ledger: SqliteLedger, key: str, action: str) -> None:
+    """A trigger that refuses writes of ``key``: ABORT undoes the statement, ROLLBACK gives up
+    the whole transaction."""
+    await ledger._run(
+        lambda conn: conn.execute(
+            f"CREATE TRIGGER refuse BEFORE INSERT ON entries WHEN NEW.key = '{key}' "
+            f"BEGIN SELECT RAISE({action}, 'refused'); END"
+        )
+    )
+
+
+async def test_a_merge_whose_write_fails_fails_alone(ledger: SqliteLedger) -> None:
+    """Read-merge-writes take no savepoint: their one write must undo itself and nothing else."""
+    await refuse_key(ledger, "acme:call-bad", "ABORT")
+    results = await asyncio.gather(
+        *(
+            ledger.merge(closed(interaction_id=i, fields={"crm": i}), NOW, WEEK)
+            for i in ("call-1", "call-bad", "call-2")
+        ),
+        return_exceptions=True,
+    )
+    assert isinstance(results[1], sqlite3.IntegrityError)
+    assert not isinstance(results[0], BaseException)
+    assert not isinstance(results[2], BaseException)
+    await ledger.close()
+    assert (await reopened(ledger._path, "call-1")) is not None
+    assert (await reopened(ledger._path, "call-2")) is not None
+    assert (await reopened(ledger._path, "call-bad")) is None
+
+
+async def test_a_write_that_gives_up_the_transaction_fails_its_whole_batch(
+    ledger: SqliteLedger,
+) -> None:
+    """Nothing after it in the batch may run outside the transaction and stand while its
+    caller is told it failed."""
+    await refuse_key(ledger, "acme:call-bad", "ROLLBACK")
+    results = await asyncio.gather(
+        *(
+            ledger.merge(closed(interaction_id=i, fields={"crm": i}), NOW, WEEK)
+            for i in ("call-1", "call-bad", "call-2")
+        ),
+        return_exceptions=True,
+    )
+    assert all(isinstance(r, sqlite3.Error) for r in results)
+    assert not ledger._cache
+    await ledger.close()
+    for interaction in ("call-1", "call-bad", "call-2"):
+        assert (await reopened(ledger._path, interaction)) is None
+
+
 async def test_a_failing_commit_fails_every_operation_in_its_batch(
     ledger: SqliteLedger,
 ) -> None:
@@ -114,7 +164,7 @@ async def reopened(path: str, interaction_id: str = "call-1") -> Any:
 async def test_changes_made_from_the_cache_reach_the_disk(tmp_path: Path) -> None:
     path = str(tmp_path / "ledger.sqlite3")
     ledger = SqliteLedger(path)
-    await ledger.merge(closed(fields={"crm": "A-1"}), NOW, WEEK)  # read on the thread
+    await ledger.merge(closed(fields={"crm": "A-1"}), NOW, WEEK)  # read from the file
     assert ledger._cached("acme:call-1")[0]
     await ledger.merge(analytics(fields={"topics": ("billing",)}), NOW, WEEK)  # from the cache
     await ledger.mark_delivered("acme", "call-1", "nice-cxone", 2)
@@ -196,7 +246,7 @@ async def test_an_acknowledgement_is_written_behind_and_flush_makes_it_durable(
     ledger = SqliteLedger(path)
     await ledger.merge(closed(fields={"crm": "A-1"}), NOW, WEEK)
     await ledger.mark_delivered("acme", "call-1", "nice-cxone", 1)  # from the cache
-    await ledger.mark_delivered("acme", "call-9", "nice-cxone", 1)  # unknown: read on the thread
+    await ledger.mark_delivered("acme", "call-9", "nice-cxone", 1)  # unknown: read from the file
     entry = await ledger.get("acme", "call-1", NOW)
     assert entry is not None
     assert not entry.pending_for("nice-cxone")  # seen at once by this process
