@@ -10,7 +10,7 @@ changes nothing. No clock is read here; the caller passes ``now`` for bookkeepin
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import orjson
@@ -115,13 +115,18 @@ def merge_event(entry: LedgerEntry | None, event: Event, now: datetime) -> Merge
     changed = fields is not base.fields or routing is not base.routing or closed is not base.closed
     if not changed:
         return MergeResult(base, changed=False)
-    merged = replace(
-        base,
-        fields=fields,
-        routing=routing,
-        closed=closed,
-        revision=base.revision + 1,
-        updated_at=now,
+    # Built field by field: dataclasses.replace re-reads the class's fields on every call,
+    # and this runs for every event.
+    merged = LedgerEntry(
+        base.tenant,
+        base.interaction_id,
+        base.revision + 1,
+        fields,
+        routing,
+        closed,
+        base.delivered,
+        base.created_at,
+        now,
     )
     return MergeResult(merged, changed=True)
 
@@ -130,7 +135,17 @@ def mark_delivered(entry: LedgerEntry, platform: str, revision: int) -> LedgerEn
     """Record an acknowledged revision; an older acknowledgement never moves it back."""
     if entry.delivered.get(platform, 0) >= revision:
         return entry
-    return replace(entry, delivered={**entry.delivered, platform: revision})
+    return LedgerEntry(
+        entry.tenant,
+        entry.interaction_id,
+        entry.revision,
+        entry.fields,
+        entry.routing,
+        entry.closed,
+        {**entry.delivered, platform: revision},
+        entry.created_at,
+        entry.updated_at,
+    )
 
 
 def _order_key(value: Value) -> bytes:

@@ -8,9 +8,13 @@ up label cardinality.
 
 from __future__ import annotations
 
+from typing import Generic, TypeVar
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-__all__ = ["Metrics"]
+__all__ = ["Children", "Metrics"]
+
+M = TypeVar("M", Counter, Gauge, Histogram)
 
 UNKNOWN = "unknown"
 
@@ -127,3 +131,19 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class Children(Generic[M]):
+    """A metric's labelled children, each looked up once: ``labels()`` validates its arguments
+    and takes a lock on every call, which the per-record path would pay several times over.
+    Only for label sets that are bounded (configured tenants, status classes)."""
+
+    def __init__(self, metric: M) -> None:
+        self._metric: M = metric
+        self._children: dict[tuple[str, ...], M] = {}
+
+    def __call__(self, *labels: str) -> M:
+        child = self._children.get(labels)
+        if child is None:
+            child = self._children[labels] = self._metric.labels(*labels)
+        return child

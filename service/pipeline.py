@@ -41,7 +41,7 @@ from service.delivery.retry_topics import Origin, origin_of, parked_headers
 from service.events import BadInput, Event, parse_event
 from service.health import Health
 from service.ledger.base import Ledger
-from service.metrics import UNKNOWN, Metrics
+from service.metrics import UNKNOWN, Children, Metrics
 from service.offsets import OffsetTracker, PartitionOffsets
 from service.redaction import Redactor
 from service.settings import Settings
@@ -86,6 +86,7 @@ class Pipeline:
         self._dead_letters = dead_letters
         self._parking = parking
         self._metrics = metrics
+        self._consumed = Children(metrics.consumed)
         self._health = health
         self._redact = redactor
         self._consumer_factory = consumer_factory
@@ -259,7 +260,7 @@ class Pipeline:
             )
         tenant = self._tenants[event.tenant]
         kind = "retry" if origin.is_retry else event.type
-        self._metrics.consumed.labels(event.tenant, tenant.platform, kind).inc()
+        self._consumed(event.tenant, tenant.platform, kind).inc()
         settlement = self._lanes.spill_early(event.tenant, event.interaction_id, origin)
         if settlement is None:
             await self._ledger.merge(event, self._now(), tenant.retention)

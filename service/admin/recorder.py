@@ -57,7 +57,9 @@ class OutcomeRecorder:
         self._per_key = per_key
         self._max_keys = max_keys
         self._redact = redact
-        self._attempts: OrderedDict[Key, deque[RecordedAttempt]] = OrderedDict()
+        self._attempts: OrderedDict[Key, deque[tuple[Attempt, datetime]]] = OrderedDict()
+        """What the lanes reported, as reported: it is turned into :class:`RecordedAttempt`
+        only when an operator reads it, since every delivery is recorded and few are read."""
 
     def __len__(self) -> int:
         """Keys held (never more than ``max_keys``)."""
@@ -75,12 +77,12 @@ class OutcomeRecorder:
                 self._attempts.popitem(last=False)
         else:
             self._attempts.move_to_end(key)
-        recent.append(self._entry(attempt, at))
+        recent.append((attempt, at))
 
     def recent(self, tenant: str, interaction_id: str, platform: str) -> list[RecordedAttempt]:
         """Newest first. Reading does not count as use: only new attempts keep a key alive."""
         recent = self._attempts.get((tenant, interaction_id, platform))
-        return list(reversed(recent)) if recent else []
+        return [self._entry(attempt, at) for attempt, at in reversed(recent)] if recent else []
 
     def _entry(self, attempt: Attempt, at: datetime) -> RecordedAttempt:
         outcome = attempt.outcome

@@ -41,7 +41,7 @@ from service.delivery.backoff import full_jitter
 from service.delivery.limits import AimdLimit, Breaker, BreakerState, TokenBucket
 from service.delivery.retry_topics import Origin, RetryTier
 from service.mapping import FieldProblem
-from service.metrics import Metrics
+from service.metrics import Children, Metrics
 from service.platforms.base import PlatformAdapter
 from service.platforms.outcomes import Outcome, OutcomeKind
 from service.tenants import EightByEightSettings, Tenant
@@ -155,6 +155,8 @@ class Lane:
         self._adapter = adapter
         self._ledger = ledger
         self._metrics = metrics
+        self._delivered = metrics.delivered.labels(tenant_name, self.platform)
+        self._requests = Children(metrics.vendor_requests)
         self._config = config
         self._clock = clock
         self._wall = wall_clock
@@ -557,12 +559,10 @@ class Lane:
         status_class = (
             f"{outcome.status // 100}xx" if outcome and outcome.status else _reason(outcome)
         )
-        self._metrics.vendor_requests.labels(self.tenant_name, self.platform, status_class).observe(
-            result.elapsed
-        )
+        self._requests(self.tenant_name, self.platform, status_class).observe(result.elapsed)
         now = self._clock()
         if result.kind is AttemptKind.DELIVERED:
-            self._metrics.delivered.labels(self.tenant_name, self.platform).inc()
+            self._delivered.inc()
             self._breaker.on_success()
             self._limit.on_success(self._in_flight + 1)
         elif outcome is not None and outcome.kind is OutcomeKind.RETRY and _vendor_trouble(outcome):

@@ -18,7 +18,7 @@ import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import structlog
 
@@ -82,11 +82,13 @@ class ResilientLedger:
         self._clock = clock
         self.outage_since: float | None = None
 
-    async def _call(self, what: str, op: Callable[[], Awaitable[T]]) -> T:
+    async def _call(self, what: str, op: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """``op(*args)`` until the store answers. The arguments are passed, not closed over:
+        this wraps several calls per record, and a closure per call was measurable."""
         delay = self._first_delay
         while True:
             try:
-                result = await op()
+                result = await op(*args)
             except Exception as exc:
                 if not is_unavailable(exc):
                     raise
@@ -94,7 +96,8 @@ class ResilientLedger:
                 await asyncio.sleep(random.uniform(delay / 2, delay))  # noqa: S311 (jitter)
                 delay = min(delay * 2, self._max_delay)
                 continue
-            self._note_recovered()
+            if self.outage_since is not None:
+                self._note_recovered()
             return result
 
     def _note_outage(self, what: str, exc: BaseException) -> None:
@@ -109,17 +112,16 @@ class ResilientLedger:
             log.info("ledger_recovered", seconds=seconds)
 
     async def merge(self, event: Event, now: datetime, retention: timedelta) -> MergeResult:
-        return await self._call("merge", lambda: self.inner.merge(event, now, retention))
+        return await self._call("merge", self.inner.merge, event, now, retention)
 
     async def get(self, tenant: str, interaction_id: str, now: datetime) -> LedgerEntry | None:
-        return await self._call("get", lambda: self.inner.get(tenant, interaction_id, now))
+        return await self._call("get", self.inner.get, tenant, interaction_id, now)
 
     async def mark_delivered(
         self, tenant: str, interaction_id: str, platform: str, revision: int
     ) -> None:
         await self._call(
-            "mark_delivered",
-            lambda: self.inner.mark_delivered(tenant, interaction_id, platform, revision),
+            "mark_delivered", self.inner.mark_delivered, tenant, interaction_id, platform, revision
         )
 
     async def flush(self) -> None:
