@@ -102,9 +102,9 @@ class MergeResult:
 
 def merge_event(entry: LedgerEntry | None, event: Event, now: datetime) -> MergeResult:
     """Merge ``event`` into ``entry`` (None for an interaction not seen yet)."""
-    base = entry or LedgerEntry(
-        tenant=event.tenant, interaction_id=event.interaction_id, created_at=now, updated_at=now
-    )
+    if entry is None:
+        return _first(event, now)
+    base = entry
     fields = _merge_registers(base.fields, event.fields, event)
     routing = _merge_registers(base.routing, _routing_of(event), event)
     closed = base.closed
@@ -129,6 +129,29 @@ def merge_event(entry: LedgerEntry | None, event: Event, now: datetime) -> Merge
         now,
     )
     return MergeResult(merged, changed=True)
+
+
+def _first(event: Event, now: datetime) -> MergeResult:
+    """The merge into nothing, which every new interaction pays: each register the event sets
+    wins, so the entry is built once, without comparing stamps (the same result as the general
+    path, which the property tests check against arrival orders)."""
+    at, event_id = event.occurred_at, event.event_id
+    fields = {name: FieldState(value, at, event_id) for name, value in event.fields.items()}
+    routing = {name: FieldState(value, at, event_id) for name, value in _routing_of(event).items()}
+    closed = FieldState(True, at, event_id) if event.type == INTERACTION_CLOSED else None
+    changed = bool(fields or routing or closed)
+    entry = LedgerEntry(
+        event.tenant,
+        event.interaction_id,
+        1 if changed else 0,
+        fields if changed else {},
+        routing if changed else {},
+        closed,
+        {},
+        now,
+        now,
+    )
+    return MergeResult(entry, changed=changed)
 
 
 def mark_delivered(entry: LedgerEntry, platform: str, revision: int) -> LedgerEntry:

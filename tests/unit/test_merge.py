@@ -126,3 +126,13 @@ def test_revision_counts_only_real_changes(events: list[Event]) -> None:
         entry = result.entry
     assert entry is not None
     assert entry.revision == changes
+
+
+@given(event_lists())
+def test_a_first_merge_is_the_general_merge_into_an_empty_entry(events: list[Event]) -> None:
+    """The new-interaction shortcut must build exactly what merging into nothing builds."""
+    for event in events:
+        empty = LedgerEntry(
+            tenant=event.tenant, interaction_id=event.interaction_id, created_at=NOW, updated_at=NOW
+        )
+        assert merge_event(None, event, NOW) == merge_event(empty, event, NOW)
