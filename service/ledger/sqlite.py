@@ -148,7 +148,13 @@ class SqliteLedger:
                     try:
                         await loop.run_in_executor(self._executor, self._commit)
                     except asyncio.CancelledError:
-                        raise  # the commit finishes on the thread; close() waits for it
+                        # The commit finishes on the thread (close() waits for it); whether it
+                        # stood is unknown here, so its callers are told it failed: every
+                        # operation is safe to repeat.
+                        self._fail_batch(batch, RuntimeError("the SQLite ledger is closing"))
+                        for op in batch:
+                            self._answer(op)
+                        raise
                     except BaseException as exc:  # the commit failed and was rolled back
                         self._fail_batch(batch, exc)
                 for op in batch:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -277,4 +278,27 @@ async def test_a_lost_acknowledgement_fails_the_next_flush_once(tmp_path: Path) 
     entry = await ledger.get("acme", "call-1", NOW)  # the cache was dropped: read from disk
     assert entry is not None
     assert entry.pending_for("nice-cxone")
+    await ledger.close()
+
+
+async def test_a_drain_cancelled_during_its_commit_answers_every_caller(tmp_path: Path) -> None:
+    ledger = SqliteLedger(str(tmp_path / "ledger.sqlite3"))
+    original = ledger._commit
+    committing = threading.Event()
+    release = threading.Event()
+
+    def slow_commit() -> None:
+        committing.set()
+        release.wait(5)
+        original()
+
+    ledger._commit = slow_commit  # type: ignore[method-assign]
+    merge = asyncio.ensure_future(ledger.merge(closed(fields={"crm": "A-1"}), NOW, WEEK))
+    await asyncio.to_thread(committing.wait, 5)
+    assert ledger._drainer is not None
+    ledger._drainer.cancel()
+    with pytest.raises(RuntimeError, match="closing"):
+        await asyncio.wait_for(merge, 5)  # answered, not left waiting for ever
+    release.set()
+    ledger._commit = original  # type: ignore[method-assign]
     await ledger.close()
