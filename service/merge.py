@@ -104,28 +104,29 @@ def merge_event(entry: LedgerEntry | None, event: Event, now: datetime) -> Merge
     """Merge ``event`` into ``entry`` (None for an interaction not seen yet)."""
     if entry is None:
         return _first(event, now)
-    base = entry
-    fields = _merge_registers(base.fields, event.fields, event)
-    routing = _merge_registers(base.routing, _routing_of(event), event)
-    closed = base.closed
+    fields = _merge_registers(entry.fields, event.fields, event)
+    routing = _merge_registers(entry.routing, _routing_of(event), event)
+    closed = entry.closed
     if event.type == INTERACTION_CLOSED:
         candidate = FieldState(True, event.occurred_at, event.event_id)
         if candidate.wins_over(closed):
             closed = candidate
-    changed = fields is not base.fields or routing is not base.routing or closed is not base.closed
+    changed = (
+        fields is not entry.fields or routing is not entry.routing or closed is not entry.closed
+    )
     if not changed:
-        return MergeResult(base, changed=False)
+        return MergeResult(entry, changed=False)
     # Built field by field: dataclasses.replace re-reads the class's fields on every call,
     # and this runs for every event.
     merged = LedgerEntry(
-        base.tenant,
-        base.interaction_id,
-        base.revision + 1,
+        entry.tenant,
+        entry.interaction_id,
+        entry.revision + 1,
         fields,
         routing,
         closed,
-        base.delivered,
-        base.created_at,
+        entry.delivered,
+        entry.created_at,
         now,
     )
     return MergeResult(merged, changed=True)
@@ -133,8 +134,8 @@ def merge_event(entry: LedgerEntry | None, event: Event, now: datetime) -> Merge
 
 def _first(event: Event, now: datetime) -> MergeResult:
     """The merge into nothing, which every new interaction pays: each register the event sets
-    wins, so the entry is built once, without comparing stamps (the same result as the general
-    path, which the property tests check against arrival orders)."""
+    wins, so the entry is built once, without comparing stamps (a property test holds it equal
+    to the general merge into an empty entry)."""
     at, event_id = event.occurred_at, event.event_id
     fields = {name: FieldState(value, at, event_id) for name, value in event.fields.items()}
     routing = {name: FieldState(value, at, event_id) for name, value in _routing_of(event).items()}
@@ -144,8 +145,8 @@ def _first(event: Event, now: datetime) -> MergeResult:
         event.tenant,
         event.interaction_id,
         1 if changed else 0,
-        fields if changed else {},
-        routing if changed else {},
+        fields,
+        routing,
         closed,
         {},
         now,

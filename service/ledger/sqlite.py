@@ -151,7 +151,7 @@ class SqliteLedger:
                         # The commit finishes on the thread (close() waits for it); whether it
                         # stood is unknown here, so its callers are told it failed: every
                         # operation is safe to repeat.
-                        self._fail_batch(batch, RuntimeError("the SQLite ledger is closing"))
+                        self._fail_batch(batch, _closing())
                         for op in batch:
                             self._answer(op)
                         raise
@@ -161,7 +161,7 @@ class SqliteLedger:
                     self._answer(op)
         finally:
             self._writing = False
-            closing = RuntimeError("the SQLite ledger is closing")
+            closing = _closing()
             for op in self._pending:  # only reached if the drain itself was cancelled
                 if op.future is None:
                     self._lose(closing)
@@ -428,6 +428,11 @@ class SqliteLedger:
 
         await asyncio.get_running_loop().run_in_executor(self._executor, op)
         self._executor.shutdown(wait=True)
+
+
+def _closing() -> RuntimeError:
+    """What a caller is told when the ledger closed before its operation was known to stand."""
+    return RuntimeError("the SQLite ledger is closing")
 
 
 def _live(state: _State, now: datetime) -> LedgerEntry | None:
