@@ -24,7 +24,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bench._server import Context, raise_open_file_limit, use_uvloop
-from service.transport import AiohttpTransport, HttpRequest
+from service.transport import AiohttpTransport, HttpRequest, Transport
 
 __all__ = [
     "BareSpec",
@@ -352,7 +352,7 @@ class SequentialSpec:
     timeout: float
 
 
-async def _token(transport: AiohttpTransport, vendor: str) -> str:
+async def _token(transport: Transport, vendor: str) -> str:
     response = await transport.send(HttpRequest("POST", vendor + "/auth", {}, b""), 10)
     token: str = orjson.loads(response.body)["access_token"]
     return token
