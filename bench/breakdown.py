@@ -44,8 +44,15 @@ from typing import Any, NamedTuple
 
 from aiokafka import TopicPartition
 
-from bench._engine_support import SECRETS, _put, _token, closed_event, tenants_yaml
-from bench._server import Context, raise_open_file_limit, use_uvloop
+from bench._engine_support import (
+    SECRETS,
+    _child_main,
+    _put,
+    _token,
+    closed_event,
+    tenants_yaml,
+)
+from bench._server import Context, use_uvloop
 from bench._vendor import VendorStub
 from service.admin.recorder import OutcomeRecorder
 from service.delivery.lanes import Lanes
@@ -328,14 +335,12 @@ async def _measure(variant: Variant, setup: Setup) -> dict[str, float]:
     return {"us": cpu * 1e6 / count, "calibration": calibration}
 
 
+async def _measure_and_report(variant: Variant, setup: Setup, conn: Connection) -> None:
+    conn.send(("done", await _measure(variant, setup)))
+
+
 def _child(variant: Variant, setup: Setup, conn: Connection) -> None:
-    raise_open_file_limit()
-    use_uvloop(wanted=True)
-    try:
-        conn.send(("done", asyncio.run(_measure(variant, setup))))
-    except BaseException as exc:
-        conn.send(("error", f"{type(exc).__name__}: {exc}"))
-        raise
+    _child_main(lambda c: _measure_and_report(variant, setup, c), conn)
 
 
 def _run_child(context: Context, variant: Variant, setup: Setup) -> dict[str, float]:
