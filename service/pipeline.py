@@ -35,6 +35,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from service import __version__
 from service.delivery.dead_letter import DeadLetter, DeadLetterSink, RecordSink
+from service.delivery.fair_share import excess_over_share
 from service.delivery.lanes import Lanes, Settlement, SettlementKind
 from service.delivery.privacy import MASKED_HEADER, mask_fields, masked_fields
 from service.delivery.retry_topics import Origin, origin_of, parked_headers
@@ -95,6 +96,9 @@ class Pipeline:
         self._retry_topics = frozenset(t.topic for t in self._tiers)
         self._tracker: OffsetTracker[TopicPartition] = OffsetTracker()
         self._capacity = asyncio.Semaphore(settings.max_in_flight)
+        self._holding: dict[str, int] = {}
+        """Records per tenant between their merge and their lane's settlement: what a full
+        pipeline is shared out by (:meth:`_make_room`)."""
         self._tasks: dict[TopicPartition, set[asyncio.Task[None]]] = {}
         self._stop = asyncio.Event()
         self._generation = 0  # bumped on every assignment change
@@ -199,6 +203,7 @@ class Pipeline:
     async def _admit(self, record: Any) -> None:
         # The timed wait costs a task per call, so it is only paid when capacity is short.
         while self._capacity.locked():
+            self._make_room(record)
             try:
                 await asyncio.wait_for(self._capacity.acquire(), timeout=1.0)
                 break
@@ -217,6 +222,18 @@ class Pipeline:
         self._tasks.setdefault(tp, set()).add(task)
         self._metrics.in_flight.inc()
         task.add_done_callback(lambda t: self._finished(tp, record, t, ticket))
+
+    def _make_room(self, record: Any) -> None:
+        """The pipeline is full: if ``record``'s tenant holds less than its share, tenants
+        above theirs park their newest waiting records, so a vendor that is slow but answering
+        cannot keep every other tenant's records out. The key names the tenant (the parser
+        refuses a record whose key does not match its body)."""
+        waiting = _tenant_of_key(record.key) or UNKNOWN
+        excess = excess_over_share(self._holding, waiting, self._settings.max_in_flight)
+        for tenant, records in excess.items():
+            parked = self._lanes.give_back(tenant, records)
+            if parked:
+                log.info("lane_over_share", tenant=tenant, parked=parked, waiting=waiting)
 
     def _finished(
         self, tp: TopicPartition, record: Any, task: asyncio.Task[None], ticket: PartitionOffsets
@@ -263,8 +280,13 @@ class Pipeline:
         self._consumed(event.tenant, tenant.platform, kind).inc()
         settlement = self._lanes.spill_early(event.tenant, event.interaction_id, origin)
         if settlement is None:
-            await self._ledger.merge(event, self._now(), tenant.retention)
-            settlement = await self._lanes.submit(event.tenant, event.interaction_id, origin)
+            holding = self._holding
+            holding[event.tenant] = holding.get(event.tenant, 0) + 1
+            try:
+                await self._ledger.merge(event, self._now(), tenant.retention)
+                settlement = await self._lanes.submit(event.tenant, event.interaction_id, origin)
+            finally:
+                holding[event.tenant] -= 1
         await self._settle(record, origin, event, settlement)
 
     async def _reject(self, record: Any, origin: Origin, bad: BadInput) -> None:

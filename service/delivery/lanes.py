@@ -14,8 +14,11 @@ one whose calls are in flight but none has ended for a quarter of the delivery t
 only as many waiting as it may have in flight and spills the rest, so a vendor that has just
 stopped answering cannot fill the pipeline's capacity with records that have no chance before
 its breaker opens (the engine benchmark's isolation run lost a quarter of the healthy tenant's
-throughput that way). ``Retry-After`` pauses the whole lane,
-since every call to that vendor would meet the same answer.
+throughput that way). A vendor that answers, only slowly, is held to a fair share of the
+pipeline instead: when another tenant's record cannot enter, the lane gives back its newest
+waiting interactions (:meth:`Lane.give_back`, :mod:`service.delivery.fair_share`).
+``Retry-After`` pauses the whole lane, since every call to that vendor would meet the same
+answer.
 
 Every record gets exactly one :class:`Settlement`: done (delivered, held for the write window,
 or already up to date), park (in which tier, due when) or dead. The pipeline turns it into a
@@ -288,8 +291,26 @@ class Lane:
 
     def _trim_queue(self, keep: int, reason: str) -> None:
         """Spill the newest waiting interactions beyond ``keep``; the oldest keep their turn."""
-        excess = [self._queue.pop() for _ in range(len(self._queue) - keep)]
-        for slot in reversed(excess):  # parked in the order they arrived
+        self._spill_slots([self._queue.pop() for _ in range(len(self._queue) - keep)], reason)
+
+    def give_back(self, records: int) -> int:
+        """Park the newest waiting interactions until ``records`` records are parked or none
+        waits, so another tenant's record can enter a full pipeline
+        (:mod:`service.delivery.fair_share`). Calls in flight or backing off are not touched.
+        Returns how many records were parked."""
+        newest: list[_Slot] = []
+        given = 0
+        while self._queue and given < records:
+            slot = self._queue.pop()
+            newest.append(slot)
+            given += sum(1 for waiter in slot.waiters if not waiter.future.done())
+        if newest:
+            self._spill_slots(newest, "lane_over_share")
+            self.publish_gauges()
+        return given
+
+    def _spill_slots(self, newest_first: list[_Slot], reason: str) -> None:
+        for slot in reversed(newest_first):  # parked in the order they arrived
             self._spill(slot.waiters, reason)
             slot.waiters = []
             self._drop(slot)
@@ -660,6 +681,10 @@ class Lanes:
 
     def spill_early(self, tenant: str, interaction_id: str, origin: Origin) -> Settlement | None:
         return self._lanes[tenant].spill_early(interaction_id, origin)
+
+    def give_back(self, tenant: str, records: int) -> int:
+        lane = self._lanes.get(tenant)
+        return lane.give_back(records) if lane is not None else 0
 
     def start(self) -> None:
         for lane in self._lanes.values():

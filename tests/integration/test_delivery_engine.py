@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 from click.testing import CliRunner
@@ -20,7 +21,13 @@ from service.cli import main
 from service.delivery.dlq_reader import DeadLetterFilter
 from service.delivery.replay import plan_replay, send_replays
 from service.ledger.sqlite import LedgerWriteLost
-from tests.integration.conftest import TWO_TENANTS_YAML, Running, service_settings, wait_for
+from tests.integration.conftest import (
+    TENANTS_YAML,
+    TWO_TENANTS_YAML,
+    Running,
+    service_settings,
+    wait_for,
+)
 from tests.integration.test_end_to_end import analytics_event, closed_event, stored
 
 pytestmark = pytest.mark.integration
@@ -286,3 +293,49 @@ async def test_replay_delivers_a_dead_letter_once_the_vendor_has_recovered(
         assert summary.replayed == 1
         await stored(running, "60", {"CrmAccount": "A-1001", "CaseNumber": "4711", "Vip": True})
         assert len(await running.dead_letters()) == 1  # delivered, not dead again
+
+
+async def test_a_slow_vendor_that_answers_cannot_fill_the_pipeline_and_hold_up_another_tenant(
+    run_service: Any, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """acme's vendor answers every call, after 300 ms, two at a time: neither failing nor
+    stalled, just slower than its records arrive. Its records come first and keep coming, so
+    without a fair share they would take all eight places in the pipeline, and each of
+    globex's records would wait for acme calls to end before it could even be read."""
+    settings = service_settings(
+        kafka_bootstrap, tmp_path, topic_partitions=1, max_in_flight=8, retry_tiers="1s,2s"
+    )
+    acme_limits = "    limits: {rate_per_second: 100, max_concurrency: 2}\n    delivery:"
+    globex = TWO_TENANTS_YAML[len(TENANTS_YAML) :]
+    tenants = TENANTS_YAML.replace("    delivery:", acme_limits) + globex
+    async with run_service(settings, tenants_yaml=tenants) as running:
+        slow = [f"slow-{n}" for n in range(24)]
+        fast = [f"fast-{n}" for n in range(8)]
+        for contact in slow + fast:
+            await running.sim.contact(contact)
+        await running.sim.fault(path_prefix=CONTACT_PATH + "slow-", latency_ms=300, times=0)
+        order = slow[:8] + [c for n in range(8) for c in (*slow[8 + 2 * n : 10 + 2 * n], fast[n])]
+        for contact in order:
+            tenant = "acme" if contact.startswith("slow") else "globex"
+            body = closed_event(f"i-{contact}", contact) | {"tenant": tenant}
+            key = f"{tenant}:{body['interaction_id']}".encode()
+            await running.producer.send(settings.topic_closed, orjson.dumps(body), key=key)
+        await running.producer.flush()
+
+        async def fast_delivered() -> bool:
+            return all([await running.sim.fields(c) != {} for c in fast])
+
+        await wait_for(fast_delivered, 30, "every globex record")
+        acme_done = running.metric("enricher_delivered_total", tenant="acme", platform="nice-cxone")
+        # Without the share, globex's last record is read only after about 17 acme deliveries.
+        assert acme_done <= 8, f"globex waited for {acme_done:.0f} acme deliveries"
+        over_share = running.metric(
+            "enricher_spilled_total", tenant="acme", platform="nice-cxone", reason="lane_over_share"
+        )
+        assert over_share > 0
+
+        async def slow_delivered() -> bool:
+            return all([await running.sim.fields(c) != {} for c in slow])
+
+        await wait_for(slow_delivered, 60, "every acme record, parked ones included")
+        assert await running.dead_letters() == []

@@ -462,3 +462,27 @@ async def test_a_full_or_operator_paused_lane_merges_first() -> None:
     adapter.gate.set()
     await settle(*futures)
     await lane.close()
+
+
+async def test_giving_back_parks_the_newest_waiting_records_and_never_a_call_in_flight() -> None:
+    adapter = Adapter()
+    adapter.gate.clear()
+    lane, ledger = await make_lane(adapter, initial_limit=2)
+    futures = []
+    for n in range(6):
+        await merge(ledger, closed(interaction_id=f"call-{n}", fields={"crm": "x"}))
+        futures.append(lane.submit(f"call-{n}", FRESH))
+    futures.append(lane.submit("call-5", FRESH))  # a second record on the newest interaction
+    await adapter.until_sent(2)
+    assert lane.give_back(3) == 3  # call-5 (two records) and call-4
+    parked = await settle(*futures[4:])
+    assert [(s.kind, s.reason, s.tier) for s in parked] == [
+        (SettlementKind.PARK, "lane_over_share", 0)
+    ] * 3
+    assert lane.status().queued == 2  # call-2 and call-3 keep their turn
+    assert lane.give_back(100) == 2  # only what waits: the two calls in flight stay
+    adapter.gate.set()
+    delivered = await settle(*futures[:2])
+    assert [s.reason for s in delivered] == ["delivered"] * 2
+    assert [d.interaction_id for d in adapter.sent] == ["call-0", "call-1"]
+    await lane.close()
