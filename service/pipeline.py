@@ -35,7 +35,6 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from service import __version__
 from service.delivery.dead_letter import DeadLetter, DeadLetterSink, RecordSink
-from service.delivery.fair_share import excess_over_share
 from service.delivery.lanes import Lanes, Settlement, SettlementKind
 from service.delivery.privacy import MASKED_HEADER, mask_fields, masked_fields
 from service.delivery.retry_topics import Origin, origin_of, parked_headers
@@ -224,16 +223,15 @@ class Pipeline:
         task.add_done_callback(lambda t: self._finished(tp, record, t, ticket))
 
     def _make_room(self, record: Any) -> None:
-        """The pipeline is full: if ``record``'s tenant holds less than its share, tenants
-        above theirs park their newest waiting records, so a vendor that is slow but answering
-        cannot keep every other tenant's records out. The key names the tenant (the parser
-        refuses a record whose key does not match its body)."""
-        waiting = _tenant_of_key(record.key) or UNKNOWN
-        excess = excess_over_share(self._holding, waiting, self._settings.max_in_flight)
-        for tenant, records in excess.items():
-            parked = self._lanes.give_back(tenant, records)
-            if parked:
-                log.info("lane_over_share", tenant=tenant, parked=parked, waiting=waiting)
+        """The pipeline is full: let ``record``'s tenant have its share if a lane that is
+        behind holds more than its own (:meth:`Lanes.make_room`). The key names the tenant (the
+        parser refuses a record whose key does not match its body)."""
+        waiting = _tenant_of_key(record.key)
+        if waiting is None:
+            return
+        parked = self._lanes.make_room(waiting, self._holding, self._settings.max_in_flight)
+        for tenant, records in parked.items():
+            log.info("lane_over_share", tenant=tenant, parked=records, waiting=waiting)
 
     def _finished(
         self, tp: TopicPartition, record: Any, task: asyncio.Task[None], ticket: PartitionOffsets

@@ -12,6 +12,13 @@ one included), every other tenant above its share gives back the excess. The lan
 their newest waiting interactions, which are parked in the retry topic like a full lane's; the
 oldest keep their turn. A pipeline full of one tenant's records is plain back-pressure and
 sheds nothing: parking a backlog that has no competitor would only cost it a detour.
+
+This module only sizes the shares. :meth:`service.delivery.lanes.Lanes.make_room` decides
+when they apply: for a tenant whose vendor takes calls, and against lanes that are behind. A
+lane that keeps up frees its places within moments, and parking its records would cost them a
+retry tier for nothing (the engine benchmark's isolation run showed it: a healthy 100 ms
+tenant catching up on a backlog lost its queue to the tier, for records of a dead vendor that
+were about to be parked anyway).
 """
 
 from __future__ import annotations

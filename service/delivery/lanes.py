@@ -41,6 +41,7 @@ import structlog
 
 from service.delivery.attempt import Attempt, AttemptKind, Ledgerish, attempt_delivery
 from service.delivery.backoff import full_jitter
+from service.delivery.fair_share import excess_over_share
 from service.delivery.limits import AimdLimit, Breaker, BreakerState, TokenBucket
 from service.delivery.retry_topics import Origin, RetryTier
 from service.mapping import FieldProblem
@@ -292,6 +293,22 @@ class Lane:
     def _trim_queue(self, keep: int, reason: str) -> None:
         """Spill the newest waiting interactions beyond ``keep``; the oldest keep their turn."""
         self._spill_slots([self._queue.pop() for _ in range(len(self._queue) - keep)], reason)
+
+    def takes_work(self) -> bool:
+        """Whether a new interaction would wait for a call now, rather than be parked at once:
+        the breaker is closed and the lane neither paused nor stalled."""
+        now = self._clock()
+        return (
+            self._breaker.state is BreakerState.CLOSED
+            and not self._parks_while_paused(now)
+            and not self._stalled(now)
+        )
+
+    def behind(self) -> bool:
+        """The interaction at the head of the queue has waited longer than a quarter of the
+        delivery timeout (the stall rule's measure): the vendor takes work more slowly than it
+        arrives, so what waits at the back has a long wait ahead."""
+        return bool(self._queue) and self._clock() - self._queue[0].since > self._stall_after
 
     def give_back(self, records: int) -> int:
         """Park the newest waiting interactions until ``records`` records are parked or none
@@ -682,9 +699,23 @@ class Lanes:
     def spill_early(self, tenant: str, interaction_id: str, origin: Origin) -> Settlement | None:
         return self._lanes[tenant].spill_early(interaction_id, origin)
 
-    def give_back(self, tenant: str, records: int) -> int:
-        lane = self._lanes.get(tenant)
-        return lane.give_back(records) if lane is not None else 0
+    def make_room(self, waiting: str, holdings: Mapping[str, int], capacity: int) -> dict[str, int]:
+        """A record of ``waiting`` cannot enter a full pipeline of ``capacity`` records, of
+        which ``holdings`` are in each tenant's lane: lanes that are behind and hold more than
+        a fair share park their newest waiting records. Returns how many each parked.
+
+        Nothing moves for a tenant whose own lane would not call its vendor now (its record is
+        parked at once, needing no share), nor from a lane that keeps up (its records leave
+        the pipeline soon anyway; parking them would cost them a retry tier for nothing)."""
+        lane = self._lanes.get(waiting)
+        if lane is None or not lane.takes_work():
+            return {}
+        parked: dict[str, int] = {}
+        for tenant, excess in excess_over_share(holdings, waiting, capacity).items():
+            over = self._lanes.get(tenant)
+            if over is not None and over.behind():
+                parked[tenant] = over.give_back(excess)
+        return {tenant: records for tenant, records in parked.items() if records}
 
     def start(self) -> None:
         for lane in self._lanes.values():

@@ -299,15 +299,16 @@ async def test_a_slow_vendor_that_answers_cannot_fill_the_pipeline_and_hold_up_a
     run_service: Any, kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     """acme's vendor answers every call, after 300 ms, two at a time: neither failing nor
-    stalled, just slower than its records arrive. Its records come first and keep coming, so
+    stalled, just slower than its records arrive, so its oldest waiting interaction soon waits
+    longer than a quarter of acme's 2 s timeout. Its records come first and keep coming, so
     without a fair share they would take all eight places in the pipeline, and each of
     globex's records would wait for acme calls to end before it could even be read."""
     settings = service_settings(
         kafka_bootstrap, tmp_path, topic_partitions=1, max_in_flight=8, retry_tiers="1s,2s"
     )
-    acme_limits = "    limits: {rate_per_second: 100, max_concurrency: 2}\n    delivery:"
+    acme = "    limits: {rate_per_second: 100, max_concurrency: 2}\n    delivery: {timeout: 2s}"
     globex = TWO_TENANTS_YAML[len(TENANTS_YAML) :]
-    tenants = TENANTS_YAML.replace("    delivery:", acme_limits) + globex
+    tenants = TENANTS_YAML.replace("    delivery: {max_attempts: 4, timeout: 5s}", acme) + globex
     async with run_service(settings, tenants_yaml=tenants) as running:
         slow = [f"slow-{n}" for n in range(24)]
         fast = [f"fast-{n}" for n in range(8)]

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from service.delivery.lanes import Lane, LaneConfig, Settlement, SettlementKind
+from service.delivery.lanes import Lane, LaneConfig, Lanes, Settlement, SettlementKind
 from service.delivery.retry_topics import Origin, tiers_of
 from service.ledger.memory import MemoryLedger
 from service.metrics import Metrics
@@ -486,3 +486,51 @@ async def test_giving_back_parks_the_newest_waiting_records_and_never_a_call_in_
     assert [s.reason for s in delivered] == ["delivered"] * 2
     assert [d.interaction_id for d in adapter.sent] == ["call-0", "call-1"]
     await lane.close()
+
+
+async def test_a_full_pipeline_makes_room_only_from_a_lane_that_is_behind_for_one_that_calls() -> (
+    None
+):
+    """slow's vendor takes one call at a time and holds it; fast's answers. A fast record
+    waiting for a full pipeline of 8 gets room once slow's head has waited longer than a
+    quarter of slow's 0.4 s timeout, and never from a lane that keeps up or for a lane that
+    would park its record anyway."""
+    now = [100.0]
+    stuck, fine = Adapter(), Adapter(lambda _: FAIL)
+    stuck.gate.clear()
+    timeout = {"max_attempts": 1, "timeout": "0.4s"}
+    slow = tenant(delivery=timeout, limits={"rate_per_second": 1000, "max_concurrency": 1})
+    ledger = MemoryLedger()
+    lanes = Lanes(
+        {"slow": slow, "fast": tenant(delivery=timeout)},
+        {"slow": stuck, "fast": fine},
+        ledger,
+        Metrics(),
+        LaneConfig(**DEFAULTS | {"initial_limit": 1, "breaker_failures": 1}),
+        clock=lambda: now[0],
+        wall_clock=lambda: T0 + timedelta(minutes=5),
+    )
+    lanes.start()
+    futures = []
+    for n in range(8):
+        await merge(ledger, closed(interaction_id=f"call-{n}", fields={"crm": "x"}, tenant="slow"))
+        futures.append(lanes.submit("slow", f"call-{n}", FRESH))
+    await stuck.until_sent(1)
+    holdings = {"slow": 8}
+    assert lanes.make_room("fast", holdings, 8) == {}  # seven wait, but not for long yet
+    now[0] += 0.09  # calls still in flight (the last ended "now"), the head waited 0.09 s
+    assert lanes.make_room("fast", holdings, 8) == {}
+    assert lanes.make_room("slow", holdings, 8) == {}  # one tenant's backlog: back-pressure
+    now[0] += 0.02  # the head has now waited 0.11 s, more than a quarter of 0.4 s
+    assert lanes.make_room("fast", holdings, 8) == {"slow": 4}
+    parked = await settle(*futures[4:])
+    assert {(s.kind, s.reason) for s in parked} == {(SettlementKind.PARK, "lane_over_share")}
+    # fast's breaker opens on its first failure: its records would be parked without a call,
+    # so they need no room, and slow keeps what it holds.
+    await merge(ledger, closed(interaction_id="call-f", fields={"crm": "x"}, tenant="fast"))
+    [failed] = await settle(lanes.submit("fast", "call-f", FRESH))
+    assert failed.kind is SettlementKind.PARK
+    assert lanes.make_room("fast", {"slow": 4}, 4) == {}
+    stuck.gate.set()
+    await settle(*futures[:4])
+    await lanes.close()
