@@ -4,6 +4,7 @@ interaction, isolation, Retry-After, the breaker, parking and the retry ladder."
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -113,6 +114,20 @@ async def merge(ledger: MemoryLedger, event: Any) -> None:
     await ledger.merge(event, T0 + timedelta(minutes=5), timedelta(days=1))
 
 
+async def queue_calls(
+    submit: Callable[[str, Origin], asyncio.Future[Settlement]],
+    ledger: MemoryLedger,
+    count: int,
+    tenant: str = "acme",
+) -> list[asyncio.Future[Settlement]]:
+    """Merge a change for ``call-0`` to ``call-{count - 1}`` of ``tenant`` and submit each."""
+    futures = []
+    for n in range(count):
+        await merge(ledger, closed(interaction_id=f"call-{n}", fields={"crm": "x"}, tenant=tenant))
+        futures.append(submit(f"call-{n}", FRESH))
+    return futures
+
+
 async def settle(*futures: asyncio.Future[Settlement]) -> list[Settlement]:
     return list(await asyncio.wait_for(asyncio.gather(*futures), 5))
 
@@ -140,10 +155,7 @@ async def test_many_interactions_are_in_flight_at_once() -> None:
     adapter = Adapter()
     adapter.gate.clear()
     lane, ledger = await make_lane(adapter, initial_limit=8)
-    futures = []
-    for n in range(8):
-        await merge(ledger, closed(interaction_id=f"call-{n}", fields={"crm": "x"}))
-        futures.append(lane.submit(f"call-{n}", FRESH))
+    futures = await queue_calls(lane.submit, ledger, 8)
     await adapter.until_sent(8)
     adapter.gate.set()
     assert {r.kind for r in await settle(*futures)} == {SettlementKind.DONE}
@@ -249,10 +261,7 @@ async def test_a_full_lane_spills_instead_of_blocking() -> None:
     adapter = Adapter()
     adapter.gate.clear()
     lane, ledger = await make_lane(adapter, queue_limit=2)
-    futures = []
-    for n in range(3):
-        await merge(ledger, closed(interaction_id=f"call-{n}", fields={"crm": "x"}))
-        futures.append(lane.submit(f"call-{n}", FRESH))
+    futures = await queue_calls(lane.submit, ledger, 3)
     [third] = await settle(futures[2])
     assert (third.kind, third.reason) == (SettlementKind.PARK, "lane_full")
     adapter.gate.set()
@@ -362,10 +371,7 @@ async def test_a_lane_whose_calls_stop_ending_keeps_only_its_limit_waiting() -> 
         initial_limit=2,
         tenant=tenant(delivery={"max_attempts": 2, "timeout": "0.4s"}),
     )
-    futures = []
-    for n in range(8):
-        await merge(ledger, closed(interaction_id=f"call-{n}", fields={"crm": "x"}))
-        futures.append(lane.submit(f"call-{n}", FRESH))
+    futures = await queue_calls(lane.submit, ledger, 8)
     await adapter.until_sent(2)
     assert lane.status().queued == 6  # not stalled yet: a deep queue is fine while calls end
     await asyncio.sleep(0.15)  # past a quarter of 0.4 s with no call ended
@@ -468,10 +474,7 @@ async def test_giving_back_parks_the_newest_waiting_records_and_never_a_call_in_
     adapter = Adapter()
     adapter.gate.clear()
     lane, ledger = await make_lane(adapter, initial_limit=2)
-    futures = []
-    for n in range(6):
-        await merge(ledger, closed(interaction_id=f"call-{n}", fields={"crm": "x"}))
-        futures.append(lane.submit(f"call-{n}", FRESH))
+    futures = await queue_calls(lane.submit, ledger, 6)
     futures.append(lane.submit("call-5", FRESH))  # a second record on the newest interaction
     await adapter.until_sent(2)
     assert lane.give_back(3) == 3  # call-5 (two records) and call-4
@@ -511,10 +514,7 @@ async def test_a_full_pipeline_makes_room_only_from_a_lane_that_is_behind_for_on
         wall_clock=lambda: T0 + timedelta(minutes=5),
     )
     lanes.start()
-    futures = []
-    for n in range(8):
-        await merge(ledger, closed(interaction_id=f"call-{n}", fields={"crm": "x"}, tenant="slow"))
-        futures.append(lanes.submit("slow", f"call-{n}", FRESH))
+    futures = await queue_calls(functools.partial(lanes.submit, "slow"), ledger, 8, "slow")
     await stuck.until_sent(1)
     holdings = {"slow": 8}
     assert lanes.make_room("fast", holdings, 8) == {}  # seven wait, but not for long yet
