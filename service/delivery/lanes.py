@@ -713,9 +713,10 @@ class Lanes:
         parked: dict[str, int] = {}
         for tenant, excess in excess_over_share(holdings, waiting, capacity).items():
             over = self._lanes.get(tenant)
-            if over is not None and over.behind():
-                parked[tenant] = over.give_back(excess)
-        return {tenant: records for tenant, records in parked.items() if records}
+            given = over.give_back(excess) if over is not None and over.behind() else 0
+            if given:
+                parked[tenant] = given
+        return parked
 
     def start(self) -> None:
         for lane in self._lanes.values():
