@@ -19,8 +19,10 @@ Control routes (no auth, never faulted, never logged):
   ``remaining``).
 - ``GET /_sim/faults`` -> the active rules in match order.
 - ``DELETE /_sim/faults`` -> 204; removes every rule (the global latency stays).
-- ``GET /_sim/latency`` / ``PUT /_sim/latency`` ``{"ms": 100}`` -> the global latency added
-  to every vendor request.
+- ``GET /_sim/latency`` / ``PUT /_sim/latency`` ``{"ms": 100, "jitter_ms": 50}`` -> the
+  global latency added to every vendor request; ``jitter_ms`` adds a uniformly random extra
+  delay per request, so concurrent requests can finish in another order than they arrived,
+  as they do at a real vendor behind several servers.
 - ``GET /_sim/requests`` -> the request log, oldest first; ``DELETE /_sim/requests`` -> 204.
 - ``GET /_sim/config`` -> the simulator's patchable settings; ``PATCH /_sim/config`` with a
   partial object -> the settings after the change, or 422 when a name may not be patched or
@@ -31,6 +33,7 @@ Control routes (no auth, never faulted, never logged):
 import asyncio
 import base64
 import json
+import random
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from collections.abc import Set as AbstractSet
@@ -122,11 +125,13 @@ def fault_response(rule: FaultRule) -> Response:
 class FaultInjector:
     """Ordered fault rules and a global latency, shared by one simulator instance."""
 
-    def __init__(self, *, sleep: Sleep = asyncio.sleep) -> None:
+    def __init__(self, *, sleep: Sleep = asyncio.sleep, rng: random.Random | None = None) -> None:
         self._sleep = sleep
+        self._rng = rng or random.Random()  # noqa: S311 - simulated latency, not cryptography
         self._rules: list[_ActiveRule] = []
         self._ids = count(1)
         self.latency_ms: float = 0.0
+        self.jitter_ms: float = 0.0
 
     def add(self, rule: FaultRule) -> dict[str, Any]:
         active = _ActiveRule(next(self._ids), rule, rule.times or None)
@@ -142,6 +147,7 @@ class FaultInjector:
     def reset(self) -> None:
         self.clear()
         self.latency_ms = 0.0
+        self.jitter_ms = 0.0
 
     def take(self, method: str, path: str) -> FaultRule | None:
         """Consume one use of the first matching rule.
@@ -164,6 +170,8 @@ class FaultInjector:
         rule = self.take(request.method, request.url.path)
         rule_delay_ms = rule.latency_ms if rule is not None and rule.latency_ms else 0.0
         delay_ms = self.latency_ms + rule_delay_ms
+        if self.jitter_ms > 0:
+            delay_ms += self._rng.uniform(0.0, self.jitter_ms)
         if delay_ms > 0:
             await self._sleep(delay_ms / 1000)
         if rule is None or rule.status is None:
@@ -287,6 +295,7 @@ class LatencySetting(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     ms: float = Field(ge=0)
+    jitter_ms: float = Field(default=0.0, ge=0)
 
 
 def add_control_route(
@@ -319,10 +328,11 @@ def mount_fault_routes(
         return Response(status_code=204)
 
     async def get_latency() -> LatencySetting:
-        return LatencySetting(ms=injector.latency_ms)
+        return LatencySetting(ms=injector.latency_ms, jitter_ms=injector.jitter_ms)
 
     async def set_latency(setting: LatencySetting) -> LatencySetting:
         injector.latency_ms = setting.ms
+        injector.jitter_ms = setting.jitter_ms
         return setting
 
     add_control_route(target, f"{prefix}/faults", add_fault, "POST", status_code=201)

@@ -781,9 +781,18 @@ async def test_latency_is_applied_globally_and_per_rule(sim: Sim) -> None:
     await sim.fault(path_prefix="/.well-known", latency_ms=250)
     delayed_only = await sim.http.get("/.well-known/openid-configuration")
 
-    assert set_latency.json() == {"ms": 100}
+    assert set_latency.json() == {"ms": 100, "jitter_ms": 0}
     assert sim.sleeps == [0.1, 0.35]
     assert delayed_only.status_code == 200
+
+
+async def test_latency_jitter_adds_a_random_delay_within_its_bound(sim: Sim) -> None:
+    await sim.http.put("/_sim/latency", json={"ms": 100, "jitter_ms": 50})
+    for _ in range(20):
+        await sim.http.get("/.well-known/openid-configuration")
+
+    assert all(0.1 <= s <= 0.15 for s in sim.sleeps)
+    assert len(set(sim.sleeps)) > 1
 
 
 async def test_fault_rule_needs_a_status_or_a_latency(sim: Sim) -> None:
@@ -874,7 +883,7 @@ async def test_reset_clears_contacts_faults_tokens_and_log(sim: Sim) -> None:
     assert response.status_code == 204
     assert (await sim.http.get("/_sim/contacts")).json() == []
     assert (await sim.http.get("/_sim/faults")).json() == []
-    assert (await sim.http.get("/_sim/latency")).json() == {"ms": 0}
+    assert (await sim.http.get("/_sim/latency")).json() == {"ms": 0, "jitter_ms": 0}
     assert (await sim.http.get("/_sim/requests")).json() == []
     await sim.contact()
     assert (await sim.put(token, [{"a": 1}])).status_code == 401

@@ -17,7 +17,9 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+import zlib
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +33,17 @@ from tests.fixtures.nice import Sim
 from tests.integration.conftest import SECRETS, TENANTS_YAML
 from tests.unit.factories import analytics_json, closed_json
 
-__all__ = ["Cluster", "Load", "Replica", "cluster", "free_port", "summary", "wait_until"]
+__all__ = [
+    "Cluster",
+    "Load",
+    "RacingLoad",
+    "Replica",
+    "cluster",
+    "free_port",
+    "out_of_order",
+    "summary",
+    "wait_until",
+]
 
 REDIS_URL = os.environ.get("ENRICHER_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
@@ -265,12 +277,117 @@ class Load:
     async def puts(self) -> int:
         return sum(r["status"] == 204 for r in await self.sim.puts())
 
+    async def out_of_order(self) -> dict[str, list[int]]:
+        """Interactions whose vendor accepted an older revision after a newer one."""
+        return out_of_order(await self.sim.puts())
+
     async def duplicates(self) -> int:
         """Accepted PUTs that repeated a snapshot already accepted (same idempotency key):
         what at-least-once costs after a crash or a rebalance."""
         accepted = [r for r in await self.sim.puts() if r["status"] == 204]
         keys = [r["headers"].get("idempotency-key") for r in accepted]
         return len(keys) - len(set(keys))
+
+
+def accepted_revisions(puts: Sequence[dict[str, Any]]) -> dict[str, list[int]]:
+    """Per interaction, the revisions the vendor accepted, in the order it applied them.
+
+    The simulator logs a request when its answer is ready, so the log's order is the order in
+    which writes took effect; the idempotency key is ``tenant:interaction:revision``."""
+    accepted: dict[str, list[int]] = defaultdict(list)
+    for request in puts:
+        if 200 <= request["status"] < 300:
+            interaction, _, revision = request["headers"]["idempotency-key"].rpartition(":")
+            accepted[interaction].append(int(revision))
+    return dict(accepted)
+
+
+def out_of_order(puts: Sequence[dict[str, Any]]) -> dict[str, list[int]]:
+    """Interactions whose accepted revisions ever went backwards (a newer value overwritten
+    by an older one), with the sequence the vendor saw."""
+    return {
+        interaction: revisions
+        for interaction, revisions in accepted_revisions(puts).items()
+        if any(later < earlier for earlier, later in zip(revisions, revisions[1:], strict=False))
+    }
+
+
+def _crc32_partitioner(key: bytes, partitions: list[int], available: list[int]) -> int:
+    """librdkafka's ``consistent`` partitioner (CRC32 of the key), where the Java client and
+    aiokafka use murmur2: the same key lands on another partition."""
+    return partitions[zlib.crc32(key) % len(partitions)]
+
+
+@dataclass
+class RacingLoad(Load):
+    """Closes and analytics produced as two independent teams would: different clients with
+    different partitioners, so one interaction's events are read by different replicas. Each
+    interaction gets ``updates`` analytics results, each newer than the last, some before and
+    most after its close, close together in time: the replicas race to deliver them."""
+
+    updates: int = 3
+
+    async def produce(self) -> None:
+        crm = AIOKafkaProducer(bootstrap_servers=self.bootstrap, enable_idempotence=False)
+        speech = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap,
+            enable_idempotence=False,
+            partitioner=_crc32_partitioner,
+            linger_ms=2,
+        )
+        await crm.start()
+        await speech.start()
+        interval = 1.0 / self.rate
+        started = time.monotonic()
+        try:
+            for n in range(self.count):
+                key = f"{self.tenant}:i-{n}".encode()
+                common = {"tenant": self.tenant, "interaction_id": f"i-{n}"}
+                close = closed_json(
+                    event_id=str(uuid.uuid4()),
+                    ref={"contact_id": self.contact(n)},
+                    data={"crm_account": f"A-{n}"},
+                    **common,
+                )
+                for k in range(self.updates):
+                    result = analytics_json(
+                        event_id=str(uuid.uuid4()),
+                        occurred_at=f"2026-11-20T10:17:{k:02d}Z",
+                        data={"sentiment": {"label": f"s-{n}-{k}", "score": k / 10}},
+                        **common,
+                    )
+                    if k == 1:
+                        await crm.send(self.cluster.topic_closed, orjson.dumps(close), key=key)
+                    await speech.send(
+                        self.cluster.topic_analytics, orjson.dumps(result), key=key
+                    )
+                self.sent += 1 + self.updates
+                delay = started + self.sent * interval - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            await crm.flush()
+            await speech.flush()
+        finally:
+            await crm.stop()
+            await speech.stop()
+
+    async def missing(self) -> list[int]:
+        """Interactions whose vendor record is not exactly the newest value of every field."""
+        response = await self.sim.control.get("/_sim/contacts")
+        response.raise_for_status()
+        by_contact = {c["contact_id"]: c for c in response.json()}
+        newest = self.updates - 1
+        missing = []
+        for n in range(self.count):
+            contact = by_contact.get(self.contact(n), {})
+            fields: dict[str, Any] = next(iter(contact.get("segments", {}).values()), {})
+            if (
+                fields.get("CrmAccount") != f"A-{n}"
+                or fields.get("Sentiment") != f"s-{n}-{newest}"
+                or float(fields.get("SentimentScore", -1)) != newest / 10
+            ):
+                missing.append(n)
+        return missing
 
 
 def summary(name: str, **figures: object) -> str:
