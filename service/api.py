@@ -9,14 +9,31 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST
 
 from service import __version__
 from service.admin.context import AdminContext
 from service.health import Health
 from service.metrics import Metrics
 
-__all__ = ["create_app"]
+__all__ = ["PROMETHEUS_TEXT", "create_app"]
+
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+"""The classic Prometheus text format, which is what the registry renders (metric names kept to
+the legacy character set). Named here rather than taken from ``prometheus_client``, whose
+"latest" changes with its version while the body does not."""
+
+_METRICS_EXAMPLE = """\
+# HELP enricher_delivered_total Changes acknowledged by the platform.
+# TYPE enricher_delivered_total counter
+enricher_delivered_total{platform="nice-cxone",tenant="acme"} 42.0
+"""
+
+
+class PrometheusText(Response):
+    """The media type on the response class, so the OpenAPI document and the answer agree."""
+
+    media_type = PROMETHEUS_TEXT
+
 
 _DESCRIPTION = "Health, readiness and metrics of the interaction enricher."
 _ADMIN_DESCRIPTION = (
@@ -46,9 +63,19 @@ def create_app(health: Health, metrics: Metrics, admin: AdminContext | None = No
         ok, body = await health.ready()
         return JSONResponse(body, status_code=200 if ok else 503)
 
-    @app.get("/metrics", summary="Prometheus metrics, prefixed enricher_")
-    async def prometheus() -> Response:
-        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    @app.get(
+        "/metrics",
+        summary="Prometheus metrics, prefixed enricher_",
+        response_class=PrometheusText,
+        responses={
+            200: {
+                "description": "Every metric in the Prometheus text format",
+                "content": {PROMETHEUS_TEXT: {"example": _METRICS_EXAMPLE}},
+            }
+        },
+    )
+    async def prometheus() -> PrometheusText:
+        return PrometheusText(metrics.render())
 
     if admin is not None and enabled:
         from service.admin.routes import admin_router

@@ -16,6 +16,7 @@ import orjson
 from pydantic import (
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictInt,
@@ -23,6 +24,7 @@ from pydantic import (
     StringConstraints,
     ValidationError,
 )
+from pydantic_core import PydanticCustomError
 
 __all__ = [
     "ANALYTICS_RESULT",
@@ -100,6 +102,48 @@ Id = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=256)
 Channel = Literal["voice", "chat", "sms", "email"]
 
 
+def _iso_text(value: object) -> object:
+    """Let only text shaped like a calendar date on to the datetime parser.
+
+    Pydantic reads a number, or a string of digits, as Unix time: ``1732096500`` and
+    ``"20261120"`` would merge as instants the producer never wrote, and ``occurred_at`` decides
+    which write wins. A date in the contract's form always has a ``-`` after its four-digit year,
+    which no number has, so that one comparison is enough to tell them apart.
+    """
+    if type(value) is str and value[4:5] == "-":
+        return value
+    raise PydanticCustomError(
+        "iso_datetime",
+        "must be an ISO 8601 date and time with a time zone, like 2026-11-20T10:15:00Z; got {got}",
+        {"got": _shown(value)},
+    )
+
+
+def _shown(value: object) -> str:
+    """A wrong value as the producer wrote it, short enough for a DLQ header."""
+    if value is None:
+        return "null"
+    kind = _JSON_KINDS.get(type(value), "a value")
+    try:
+        text = orjson.dumps(value).decode()
+    except TypeError:  # not from JSON: a caller validating Python objects
+        text = repr(value)
+    return f"{kind} {text[:40]}{'...' if len(text) > 40 else ''}"
+
+
+_JSON_KINDS = {
+    str: "a string",
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+    list: "an array",
+    dict: "an object",
+}
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
+
+
 class Ref(BaseModel):
     """Platform ids. Unknown keys are ignored so producers can add ids for future platforms."""
 
@@ -119,7 +163,7 @@ class _Envelope(BaseModel):
 
     version: StrictInt
     event_id: Id
-    occurred_at: AwareDatetime
+    occurred_at: Timestamp
     tenant: Tenant
     interaction_id: Id
     data: dict[StrictStr, Any] = Field(default_factory=dict)

@@ -8,11 +8,15 @@ will ever answer: that is a hang, and a restart helps. Liveness never looks at K
 directly, so an outage of either cannot restart every pod at once.
 
 Readiness answers "should this pod count?": started, group joined, ledger and broker
-reachable, not shutting down.
+reachable, not shutting down. It must answer before the probe gives up, or the kubelet learns
+only "timed out" and the operator nothing: a Redis that accepts connections and never answers
+would hold a ping through every client timeout and retry (over 15 s). So the checks run side by
+side, each bounded by ``check_timeout``, and a silent dependency is reported by name and address.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -26,6 +30,11 @@ class Health:
     clock: Callable[[], float] = time.monotonic
     ledger_ping: Callable[[], Awaitable[None]] | None = None
     broker_ping: Callable[[], Awaitable[None]] | None = None
+    ledger_address: str = "the ledger"
+    broker_address: str = "the broker"
+    """Where each check reaches, for the operator reading ``/readyz``; never with a password."""
+    check_timeout: float = 1.0
+    """Well under the chart's 3 s probe timeout, with room for the response itself."""
     in_flight: Callable[[], int] = lambda: 0
     last_activity: Callable[[], float] = lambda: 0.0
     waiting_on_store: Callable[[], bool] = lambda: False
@@ -74,17 +83,27 @@ class Health:
             "not_shutting_down": not self.stopping,
             "healthy": self.fatal is None,
         }
-        checks["ledger"] = await _reachable(self.ledger_ping)
-        checks["broker"] = await _reachable(self.broker_ping)
+        checks["ledger"], checks["broker"] = await asyncio.gather(
+            _reachable(self.ledger_ping, self.ledger_address, self.check_timeout),
+            _reachable(self.broker_ping, self.broker_address, self.check_timeout),
+        )
         ok = all(v is True for v in checks.values())
         return ok, {"status": "ready" if ok else "not_ready", "checks": checks}
 
 
-async def _reachable(ping: Callable[[], Awaitable[None]] | None) -> bool | str:
-    """True, or why not: any failure means not ready, and the check says which."""
+async def _reachable(
+    ping: Callable[[], Awaitable[None]] | None, address: str, timeout: float
+) -> bool | str:
+    """True, or why not: any failure means not ready, and the check says which and where.
+
+    Only the exception's class is shown: client messages may quote a URL with its password.
+    """
+    if ping is None:
+        return True
     try:
-        if ping is not None:
-            await ping()
+        await asyncio.wait_for(ping(), timeout)
+    except TimeoutError:
+        return f"no answer from {address} within {float(timeout)} s"
     except Exception as exc:
-        return f"unreachable: {type(exc).__name__}"
+        return f"unreachable: {type(exc).__name__} from {address}"
     return True

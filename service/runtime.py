@@ -28,7 +28,7 @@ from service.delivery.lanes import LaneConfig, Lanes
 from service.health import Health
 from service.http_server import AppServer
 from service.kafka_admin import ensure_topics
-from service.ledger.base import open_ledger
+from service.ledger.base import open_ledger, redact_url
 from service.ledger.resilient import ResilientLedger
 from service.metrics import Metrics
 from service.pipeline import Pipeline
@@ -73,6 +73,9 @@ class Service:
             stall_after=settings.liveness_stall.total_seconds(),
             ledger_ping=self.ledger.ping,
             broker_ping=self._broker_ping,
+            # Where, not how: the URL's options are left out, its password masked.
+            ledger_address=redact_url(settings.ledger_url.partition("?")[0]),
+            broker_address=settings.kafka_bootstrap_servers,
             waiting_on_store=lambda: self.ledger.outage_since is not None,
         )
         self.recorder = OutcomeRecorder(redact=self.redactor)

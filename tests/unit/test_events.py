@@ -1,12 +1,18 @@
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 
 from service.events import BadInput, Limits, parse_event
 from tests.unit.factories import analytics_json, closed_json, encode
+
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 KEY = b"acme:call-000123"
 TENANTS = {"acme"}
@@ -108,3 +114,138 @@ def test_bad_input_keeps_the_tenant_it_named_for_labelling() -> None:
     with pytest.raises(BadInput) as caught:
         parse_event(KEY, encode(closed_json(channel="fax")), TENANTS)
     assert caught.value.tenant == "acme"
+
+
+# -- the contract refuses every value of the wrong JSON type, never coercing it ------------------
+
+Builder = Callable[..., dict[str, Any]]
+
+_NOT_A_STRING: list[Any] = [4711, 47.5, True, ["x"], {"x": "y"}]
+_STRING_FIELDS = ("event_id", "tenant", "interaction_id", "channel")
+_REF_FIELDS = ("contact_id", "segment_id", "call_id", "guid", "session_id", "media")
+
+
+_BAD_TIMESTAMPS: list[Any] = [
+    1732096500,  # Unix time as a number
+    1732096500.5,
+    "1732096500",  # Unix time in a string
+    "1732096500.5",
+    "+1732096500",
+    "20261120",  # digits that read as Unix time, not as a date
+    True,
+    ["2026-11-20T10:15:00Z"],
+    {"at": "2026-11-20T10:15:00Z"},
+    "2026-11-20T10:15:00",  # no time zone
+    "2026-11-20",  # a date alone has no zone
+    "",
+]
+
+
+def _wrong_type_rows() -> list[Any]:
+    """One row per contract field and wrong JSON type: (builder, field path, value, reason)."""
+    rows: list[tuple[Builder, str, Any, str]] = []
+    for builder in (closed_json, analytics_json):
+        for field in _STRING_FIELDS:
+            rows += [(builder, field, value, "invalid_event") for value in _NOT_A_STRING]
+        rows += [(builder, "type", value, "unknown_type") for value in [*_NOT_A_STRING, None]]
+        rows += [
+            (builder, "version", value, "unsupported_version")
+            for value in ["1", 1.0, True, [1], {"v": 1}, None]
+        ]
+        rows += [(builder, "data", value, "invalid_event") for value in ["x", 1, True, ["x"], None]]
+        rows += [(builder, "occurred_at", value, "invalid_event") for value in _BAD_TIMESTAMPS]
+        rows += [
+            (builder, f"ref.{f}", value, "invalid_event")
+            for f in _REF_FIELDS
+            for value in _NOT_A_STRING
+        ]
+        rows += [(builder, "ref", value, "invalid_event") for value in ["x", 1, True, ["x"]]]
+    for field in ("event_id", "tenant", "interaction_id", "occurred_at", "channel", "ref"):
+        rows.append((closed_json, field, None, "invalid_event"))
+    rows += [(closed_json, "status", value, "invalid_event") for value in _NOT_A_STRING]
+    rows += [(analytics_json, "source", value, "invalid_event") for value in _NOT_A_STRING]
+    return [
+        pytest.param(b, f, v, r, id=f"{b.__name__}-{f}={orjson.dumps(v).decode()}")
+        for b, f, v, r in rows
+    ]
+
+
+def _set(body: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    if "." in path:
+        head, leaf = path.split(".", 1)
+        body[head] = {**(body.get(head) or {}), leaf: value}
+    else:
+        body[path] = value
+    return body
+
+
+@pytest.mark.parametrize(("builder", "field", "value", "reason"), _wrong_type_rows())
+def test_a_value_of_the_wrong_type_is_refused_naming_the_field(
+    builder: Builder, field: str, value: Any, reason: str
+) -> None:
+    with pytest.raises(BadInput) as caught:
+        parse_event(KEY, encode(_set(builder(), field, value)), TENANTS)
+    assert caught.value.reason == reason
+    if reason == "invalid_event":
+        assert caught.value.detail.startswith(f"{field}: "), caught.value.detail
+    else:
+        assert field in caught.value.detail
+
+
+def test_a_unix_time_is_refused_with_a_message_that_says_what_is_expected() -> None:
+    with pytest.raises(BadInput) as caught:
+        parse_event(KEY, encode(closed_json(occurred_at=1732096500)), TENANTS)
+    assert "ISO 8601" in caught.value.detail
+    assert "time zone" in caught.value.detail
+
+
+def _readme_examples() -> list[dict[str, Any]]:
+    text = README.read_text(encoding="utf-8")
+    section = text.split("## Input events (contract)", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```json\n(.*?)```", section, flags=re.DOTALL)
+    assert len(blocks) == 2, "the README shows one example per event type"
+    return [orjson.loads(block) for block in blocks]
+
+
+@pytest.mark.parametrize("body", _readme_examples(), ids=lambda body: str(body["type"]))
+def test_the_readme_examples_parse(body: dict[str, Any]) -> None:
+    event = parse_event(KEY, encode(body), TENANTS)
+    assert event.type == body["type"]
+    assert event.occurred_at.tzinfo is UTC
+
+
+@pytest.mark.parametrize(
+    ("occurred_at", "expected"),
+    [
+        ("2026-11-20T10:15:00Z", datetime(2026, 11, 20, 10, 15, tzinfo=UTC)),
+        ("2026-11-20T10:15:00.250Z", datetime(2026, 11, 20, 10, 15, 0, 250_000, tzinfo=UTC)),
+        ("2026-11-20T12:15:00+02:00", datetime(2026, 11, 20, 10, 15, tzinfo=UTC)),
+        ("2026-11-20T12:15:00.250+02:00", datetime(2026, 11, 20, 10, 15, 0, 250_000, tzinfo=UTC)),
+        ("2026-11-20T05:15:00-05:00", datetime(2026, 11, 20, 10, 15, tzinfo=UTC)),
+        ("2026-11-20T10:15:00+00:00", datetime(2026, 11, 20, 10, 15, tzinfo=UTC)),
+        ("2026-11-20 10:15:00Z", datetime(2026, 11, 20, 10, 15, tzinfo=UTC)),
+        ("2026-11-20t10:15:00z", datetime(2026, 11, 20, 10, 15, tzinfo=UTC)),
+    ],
+)
+def test_documented_timestamp_forms_parse(occurred_at: str, expected: datetime) -> None:
+    event = parse_event(KEY, encode(closed_json(occurred_at=occurred_at)), TENANTS)
+    assert event.occurred_at == expected
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(closed_json(status=None), id="closed-status-null"),
+        pytest.param(
+            {k: v for k, v in closed_json().items() if k != "status"}, id="closed-no-status"
+        ),
+        pytest.param({k: v for k, v in closed_json().items() if k != "data"}, id="closed-no-data"),
+        pytest.param(closed_json(ref={"contact_id": "1", "media": None}), id="ref-member-null"),
+        pytest.param(closed_json(ref={"session_id": "s-1", "media": "chats"}), id="ref-gws"),
+        pytest.param(analytics_json(ref=None, channel=None, source=None), id="analytics-nulls"),
+        pytest.param(analytics_json(ref={"guid": "g-1"}, channel="chat"), id="analytics-ref"),
+        pytest.param(closed_json(event_id="4711", interaction_id="call-000123"), id="digit-ids"),
+    ],
+)
+def test_documented_optional_and_null_forms_parse(body: dict[str, Any]) -> None:
+    assert parse_event(KEY, encode(body), TENANTS).interaction_id == "call-000123"

@@ -1,7 +1,11 @@
 """Liveness as a progress watchdog: a hang fails it, an outage of what the service waits on
-does not."""
+does not. Readiness as a bounded answer: a dependency that never answers costs the probe a
+known time, and the body says which one and where."""
 
 from __future__ import annotations
+
+import asyncio
+import time
 
 from service.health import Health
 
@@ -79,3 +83,83 @@ def test_stopping_is_not_a_hang() -> None:
     health.stopping = True
     clock.now += 300
     assert health.live()[0]
+
+
+# -- readiness answers within a bounded time, whatever a dependency does -----------------------
+
+
+async def _never_answers() -> None:
+    await asyncio.Event().wait()
+
+
+async def _refuses() -> None:
+    raise ConnectionRefusedError("connection refused")
+
+
+async def test_a_check_that_never_answers_is_reported_with_its_address_and_bound() -> None:
+    health, _ = started(
+        ledger_ping=_never_answers,
+        ledger_address="redis://:***@10.0.0.7:6379/0",
+        check_timeout=0.05,
+    )
+    ok, body = await asyncio.wait_for(health.ready(), 2)
+    assert not ok
+    assert body["checks"]["ledger"] == (  # type: ignore[index]
+        "no answer from redis://:***@10.0.0.7:6379/0 within 0.05 s"
+    )
+    assert body["checks"]["broker"] is True  # type: ignore[index]
+
+
+async def test_checks_run_side_by_side_so_two_silent_ones_cost_one_bound() -> None:
+    health, _ = started(
+        ledger_ping=_never_answers,
+        broker_ping=_never_answers,
+        ledger_address="sqlite:///data/ledger.sqlite3",
+        broker_address="kafka-0:9092,kafka-1:9092",
+        check_timeout=0.2,
+    )
+    began = time.monotonic()
+    ok, body = await asyncio.wait_for(health.ready(), 2)
+    assert time.monotonic() - began < 0.35
+    assert not ok
+    assert body["checks"] == {
+        "started": True,
+        "group_joined": False,
+        "not_shutting_down": True,
+        "healthy": True,
+        "ledger": "no answer from sqlite:///data/ledger.sqlite3 within 0.2 s",
+        "broker": "no answer from kafka-0:9092,kafka-1:9092 within 0.2 s",
+    }
+
+
+async def test_a_check_that_fails_says_how_and_where() -> None:
+    health, _ = started(broker_ping=_refuses, broker_address="kafka-0:9092", check_timeout=0.05)
+    health.joined = True
+    ok, body = await health.ready()
+    assert not ok
+    assert body["checks"]["broker"] == (  # type: ignore[index]
+        "unreachable: ConnectionRefusedError from kafka-0:9092"
+    )
+    assert body["checks"]["ledger"] is True  # type: ignore[index]
+
+
+async def test_all_checks_answering_is_ready() -> None:
+    async def answers() -> None:
+        return None
+
+    health, _ = started(ledger_ping=answers, broker_ping=answers, check_timeout=0.05)
+    health.joined = True
+    assert await health.ready() == (
+        True,
+        {
+            "status": "ready",
+            "checks": {
+                "started": True,
+                "group_joined": True,
+                "not_shutting_down": True,
+                "healthy": True,
+                "ledger": True,
+                "broker": True,
+            },
+        },
+    )
