@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -308,7 +309,7 @@ def out_of_order(puts: Sequence[dict[str, Any]]) -> dict[str, list[int]]:
     return {
         interaction: revisions
         for interaction, revisions in accepted_revisions(puts).items()
-        if any(later < earlier for earlier, later in zip(revisions, revisions[1:], strict=False))
+        if any(later < earlier for earlier, later in pairwise(revisions))
     }
 
 
@@ -358,9 +359,7 @@ class RacingLoad(Load):
                     )
                     if k == 1:
                         await crm.send(self.cluster.topic_closed, orjson.dumps(close), key=key)
-                    await speech.send(
-                        self.cluster.topic_analytics, orjson.dumps(result), key=key
-                    )
+                    await speech.send(self.cluster.topic_analytics, orjson.dumps(result), key=key)
                 self.sent += 1 + self.updates
                 delay = started + self.sent * interval - time.monotonic()
                 if delay > 0:
