@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 import orjson
 
 from service.delivery.backoff import parse_retry_after
+from service.events import Scalar
 from service.platforms.base import Delivery, WriteWindow, classify_http, excerpt
 from service.platforms.outcomes import Outcome, OutcomeKind
 from service.tenants import XML_NAME, FieldMapping, SinchContactProSettings
@@ -164,15 +165,28 @@ def _headers(settings: SinchContactProSettings, delivery: Delivery) -> dict[str,
     return headers
 
 
+def channel_values(
+    settings: SinchContactProSettings, channel: str, values: Mapping[str, Scalar]
+) -> dict[str, Scalar]:
+    """The values written on ``channel``: all of them, unless ``fields_by_channel`` names
+    the fields that channel gets."""
+    return {key: value for key, value in values.items() if settings.writes(key, channel)}
+
+
 def build_request(settings: SinchContactProSettings, delivery: Delivery) -> HttpRequest | Outcome:
     """The POST for one delivery, or the Outcome that makes a call pointless.
 
     Permanent refusals are checked before the status: a delivery that can never succeed must
     not spend its bounded retries waiting for a disconnect first.
     """
-    refused = routing_problem(delivery) or key_problem(
-        settings, delivery.values, delivery.channel or ""
-    )
+    refused = routing_problem(delivery)
+    if refused is not None:
+        return refused
+    channel = delivery.channel or ""
+    values = channel_values(settings, channel, delivery.values)
+    if not values:
+        return Outcome.delivered(0)  # nothing for this channel, as when nothing is mapped
+    refused = key_problem(settings, values, channel)
     if refused is not None:
         return refused
     if not is_disconnected(settings, delivery.status):
@@ -183,7 +197,7 @@ def build_request(settings: SinchContactProSettings, delivery: Delivery) -> Http
             excerpt=f"contact status {delivery.status!r} is not one of {allowed}",
             error_class="ContactState",
         )
-    body = orjson.dumps({"id": delivery.ref["contact_id"], "attachedData": dict(delivery.values)})
+    body = orjson.dumps({"id": delivery.ref["contact_id"], "attachedData": values})
     url = settings.base_url.rstrip("/") + CONTACT_DATA_PATH
     return HttpRequest("POST", url, _headers(settings, delivery), body)
 

@@ -188,6 +188,33 @@ async def test_without_an_api_key_only_the_api_user_is_sent(
     assert "x-api-key" not in post["headers"]
 
 
+async def test_each_channel_is_written_only_the_fields_its_allow_list_stores(
+    sim: SinchSim, transport: AiohttpTransport
+) -> None:
+    # Sinch's chat channel stores only Sentiment; voice stores everything the tenant maps.
+    await sim.configure(extra_data_for_history={"voice": list(VALUES), "chat": ["Sentiment"]})
+    await sim.contact(CONTACT, channel="voice")
+    await sim.contact("chat-contact", channel="chat")
+    per_channel = adapter(
+        sim,
+        transport,
+        extra_data_for_history={"voice": list(VALUES), "chat": ["Sentiment"]},
+        fields_by_channel={"chat": ["Sentiment"]},
+    )
+
+    voice = await per_channel.send(delivery(channel="voice"))
+    chat = await per_channel.send(delivery("chat-contact", channel="chat"))
+    # Told (wrongly) that chat stores everything, the adapter sends Vip: Sinch refuses it.
+    unmirrored = await adapter(sim, transport).send(delivery("chat-contact", channel="chat"))
+
+    expect(voice, OutcomeKind.DELIVERED, "delivered", 201)
+    expect(chat, OutcomeKind.DELIVERED, "delivered", 201)
+    assert await sim.stored(CONTACT) == VALUES
+    assert await sim.stored("chat-contact") == {"Sentiment": "negative"}
+    assert [p["json"]["attachedData"] for p in await sim.posts()][1] == {"Sentiment": "negative"}
+    expect(unmirrored, OutcomeKind.PERMANENT, "key_not_allowed", 400)
+
+
 # --- refused before any call -------------------------------------------------------------------
 
 

@@ -160,6 +160,34 @@ def test_permanent_problems_win_over_waiting_for_a_disconnect() -> None:
     assert (outcome.kind, outcome.reason) == (OutcomeKind.PERMANENT, "invalid_key_name")
 
 
+def test_each_channel_gets_only_the_fields_named_for_it() -> None:
+    per_channel = SETTINGS.model_copy(
+        update={"fields_by_channel": {"chat": ["Sentiment", "Score"]}}
+    )
+
+    chat = request_of(build_request(per_channel, delivery(channel="chat")))
+    voice = request_of(build_request(per_channel, delivery(channel="voice")))
+
+    assert orjson.loads(chat.body or b"")["attachedData"] == {"Sentiment": "neg", "Score": 0.5}
+    assert orjson.loads(voice.body or b"")["attachedData"] == {
+        "Sentiment": "neg",
+        "Vip": True,
+        "Score": 0.5,
+    }
+
+
+def test_a_channel_that_gets_no_field_is_done_without_a_call() -> None:
+    no_chat = SETTINGS.model_copy(update={"fields_by_channel": {"chat": []}})
+    outcome = outcome_of(build_request(no_chat, delivery(channel="chat", status="Connected")))
+    assert (outcome.kind, outcome.reason) == (OutcomeKind.DELIVERED, "delivered")
+
+
+def test_a_field_named_for_a_channel_is_still_held_to_its_allow_list() -> None:
+    wrong = SETTINGS.model_copy(update={"fields_by_channel": {"chat": ["Vip"]}})
+    outcome = outcome_of(build_request(wrong, delivery(channel="chat")))
+    assert (outcome.kind, outcome.reason) == (OutcomeKind.PERMANENT, "key_not_allowed")
+
+
 # --- classify ----------------------------------------------------------------------------------
 
 
