@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -147,7 +147,7 @@ SINCH_DISCONNECTED = ("WrapUp", "Handled", "Abandoned", "Deleted")
 
 
 class SinchContactProSettings(_PlatformBlock):
-    """Sinch Contact Pro CMI (VENDORS 2): ``POST {base_url}/RI/cmi/contactData``."""
+    """Sinch Contact Pro CMI: ``POST {base_url}/RI/cmi/contactData``."""
 
     base_url: HttpUrl
     """The tenant's Sinch URL, without ``/RI/cmi``."""
@@ -162,11 +162,49 @@ class SinchContactProSettings(_PlatformBlock):
     the platform stores nothing by default, so the file must say what it allows."""
     disconnected_statuses: tuple[str, ...] = SINCH_DISCONNECTED
     """Contact statuses in which Sinch accepts attached data."""
+    fields_by_channel: dict[SinchChannel, list[Annotated[str, StringConstraints(min_length=1)]]] = (
+        Field(default_factory=dict)
+    )
+    """Per channel, the mapped fields written on it. Sinch's allow-list is per channel, so a
+    tenant may store less on chat than on voice; a channel left out gets every mapped field,
+    which keeps files written before this setting meaning what they meant."""
 
     SECRETS: ClassVar[tuple[str, ...]] = ("password", "api_key")
 
     def secret_values(self) -> list[str]:
         return [*super().secret_values(), _basic(self.username, self.password)]
+
+    def writes(self, key: str, channel: str) -> bool:
+        """Whether the mapped field ``key`` is written on ``channel``."""
+        chosen = self.fields_by_channel.get(channel)  # type: ignore[call-overload]
+        return chosen is None or key in chosen
+
+    def channels(self) -> list[str]:
+        """Every channel the file says something about, in a stable order."""
+        named = {*self.extra_data_for_history, *self.fields_by_channel}
+        return [channel for channel in ("voice", "chat") if channel in named]
+
+    def field_problems(self, mapped: Iterable[str]) -> list[str]:
+        """Mapped fields Sinch would refuse on a channel they are written on, and names in
+        ``fields_by_channel`` that map nothing (a typo there would silently write less)."""
+        names = list(mapped)
+        problems = [
+            f"sinch-contact-pro.fields_by_channel.{channel}: {key!r} is not a mapped field"
+            for channel, keys in self.fields_by_channel.items()
+            for key in keys
+            if key not in names
+        ]
+        for name in names:
+            for channel in self.channels():
+                if not self.writes(name, channel):
+                    continue
+                problem = self.key_problem(name, channel)
+                if problem is None:
+                    continue
+                if channel not in self.fields_by_channel and XML_NAME.fullmatch(name):
+                    problem += f" (fields_by_channel.{channel} can leave it out of {channel})"
+                problems.append(f"fields.{name}: {problem}")
+        return problems
 
     def key_problem(self, key: str, channel: str) -> str | None:
         """Why Sinch would refuse ``key`` on ``channel``, or None."""
@@ -304,11 +342,6 @@ class Tenant(_Strict):
             flags = [f for f in _EIGHT_BY_EIGHT_ONLY if getattr(rule, f) is not None]
             if flags and self.platform != "8x8":
                 problems.append(f"fields.{name}: {', '.join(flags)} only apply to 8x8 variables")
-            if isinstance(block, SinchContactProSettings):
-                for channel in block.extra_data_for_history:
-                    problem = block.key_problem(name, channel)
-                    if problem:
-                        problems.append(f"fields.{name}: {problem}")
             if isinstance(block, EightByEightSettings):
                 if not EIGHT_BY_EIGHT_NAME.fullmatch(name):
                     problems.append(
@@ -325,6 +358,8 @@ class Tenant(_Strict):
                         f"fields.{name}: display_name is longer than "
                         f"display_name_max_length ({block.display_name_max_length})"
                     )
+        if isinstance(block, SinchContactProSettings):
+            problems.extend(block.field_problems(self.fields))
         if isinstance(block, EightByEightSettings) and len(self.fields) > block.max_variables:
             problems.append(
                 f"fields: {len(self.fields)} variables; 8x8 takes at most "

@@ -1,11 +1,12 @@
-"""NICE CXone Business Data API (VENDORS 1).
+"""NICE CXone Business Data API.
 
 ``PUT /business-data-manager/v1/business-data/contact/{id}[/segment/{seg}]`` with a JSON array
 of single-key objects and an OAuth2 bearer token from the password grant. Hosts are never
 hard-coded: the token endpoint comes from ``{issuer}/.well-known/openid-configuration`` and the
 API host from ``{issuer}/.well-known/cxone-configuration?tenantId=...``, with the tenant id read
-from the token's claims. The request builder and the outcome table are pure functions; the
-adapter class only does the IO around them.
+from the access token's claims or, when the access token is opaque, from the ``id_token`` the
+same answer carries. The request builder and the outcome table are pure functions; the adapter
+class only does the IO around them.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from service.platforms.outcomes import Outcome, OutcomeKind
 from service.tenants import NiceCxoneSettings
 from service.transport import HttpRequest, HttpResponse, Transport, TransportError
 
-__all__ = ["NiceCxoneAdapter", "build_request", "classify"]
+__all__ = ["NiceCxoneAdapter", "build_request", "classify", "tenant_id_of"]
 
 PLATFORM = "nice-cxone"
 _PATH = "/business-data-manager/v1/business-data/contact/"
@@ -116,6 +117,7 @@ def classify(
 class _Token:
     value: str
     refresh_at: float
+    id_token: str | None = None
 
 
 class NiceCxoneAdapter:
@@ -146,7 +148,7 @@ class NiceCxoneAdapter:
             token, outcome = await self._put(delivery)
             if outcome.status == 401:
                 # One renewal on 401: the token may have been revoked or expired early.
-                self._forget(token)
+                self._forget(token.value)
                 _, outcome = await self._put(delivery)
         except AuthFailure as failure:
             return failure.outcome
@@ -162,10 +164,10 @@ class NiceCxoneAdapter:
         if self._token is not None and self._token.value == token:
             self._token = None
 
-    async def _put(self, delivery: Delivery) -> tuple[str, Outcome]:
+    async def _put(self, delivery: Delivery) -> tuple[_Token, Outcome]:
         token = await self._access_token()
         api_base = await self._api_endpoint(token)
-        request = build_request(self._settings, api_base, delivery, token)
+        request = build_request(self._settings, api_base, delivery, token.value)
         if isinstance(request, Outcome):
             return token, request
         response = await self._transport.send(request, self._timeout)
@@ -179,16 +181,16 @@ class NiceCxoneAdapter:
             )
         return token, classify(response, delivery, self._settings, self._wall_clock())
 
-    async def _access_token(self) -> str:
+    async def _access_token(self) -> _Token:
         token = self._token
         if token is not None and self._clock() < token.refresh_at:
-            return token.value
+            return token
         async with self._lock:  # single flight: many deliveries, one token request
             token = self._token
             if token is None or self._clock() >= token.refresh_at:
                 token = await self._fetch_token()
                 self._token = token
-            return token.value
+            return token
 
     async def _fetch_token(self) -> _Token:
         if self._token_endpoint is None:
@@ -236,6 +238,7 @@ class NiceCxoneAdapter:
         try:
             doc = orjson.loads(response.body)
             value, lifetime = str(doc["access_token"]), float(doc.get("expires_in", 3600))
+            id_token = doc.get("id_token")
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
             raise AuthFailure(
                 Outcome(
@@ -246,18 +249,20 @@ class NiceCxoneAdapter:
                 )
             ) from None
         # Renew at 80% of the lifetime so no request ever carries a token about to expire.
-        return _Token(value, started + lifetime * 0.8)
+        return _Token(
+            value, started + lifetime * 0.8, id_token if isinstance(id_token, str) else None
+        )
 
-    async def _api_endpoint(self, token: str) -> str:
+    async def _api_endpoint(self, token: _Token) -> str:
         if self._api_base is not None:
             return self._api_base
-        tenant_id = _claim(token, "tenantId")
+        tenant_id = tenant_id_of(token.value, token.id_token)
         if not tenant_id:
             raise AuthFailure(
                 Outcome(
                     OutcomeKind.PERMANENT,
                     "discovery_failed",
-                    excerpt="token carries no tenantId claim",
+                    excerpt="neither the access token nor the id_token carries a tenantId claim",
                     error_class="AuthError",
                 )
             )
@@ -332,6 +337,12 @@ def _token_failure(response: HttpResponse) -> Outcome:
         excerpt=excerpt(response.body),
         error_class="AuthError",
     )
+
+
+def tenant_id_of(access_token: str, id_token: str | None) -> str | None:
+    """The tenant id discovery needs. The access token is tried first; when it is opaque (a
+    reference, not a JWT) the ``id_token`` of the same answer is where CXone puts the claim."""
+    return _claim(access_token, "tenantId") or (_claim(id_token, "tenantId") if id_token else None)
 
 
 def _claim(token: str, name: str) -> str | None:

@@ -1,4 +1,4 @@
-"""Sinch Contact Pro, CMI ``/contactData`` (VENDORS 2).
+"""Sinch Contact Pro, CMI ``/contactData``.
 
 ``POST {base_url}/RI/cmi/contactData`` with ``{"id": <contact id>, "attachedData": {...}}``
 adds or updates a contact's attached data. Sinch takes it only for phone and chat contacts that
@@ -10,9 +10,11 @@ Everything that can be known before a call is checked before it: an email contac
 contact id, a bad key or a contact still connected never cost a request. The request builder
 and the outcome table are pure functions; the adapter class only does the IO around them.
 
-Sinch documents no error body for CMI. ``classify`` reads a JSON ``{"error": <code>, ...}``
-(the simulator's documented shape) and otherwise recognises the refusal from the answer's
-text; a 400 it cannot place is a permanent ``rejected``, never a retry loop.
+Sinch documents no error body for CMI, only the rules a write must follow. ``classify`` looks
+for one of the simulator's codes anywhere in a JSON body and otherwise recognises the refusal
+by the rule's wording, wherever the body puts it (plain text, an HTML or XML page, a JSON
+``error``, ``message`` or ``detail``, nested or in a list); a 400 it cannot place is a
+permanent ``rejected``, never a retry loop.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from datetime import UTC, datetime
 import orjson
 
 from service.delivery.backoff import parse_retry_after
+from service.events import Scalar
 from service.platforms.base import Delivery, WriteWindow, classify_http, excerpt
 from service.platforms.outcomes import Outcome, OutcomeKind
 from service.tenants import XML_NAME, FieldMapping, SinchContactProSettings
@@ -49,10 +52,14 @@ _ERROR_CODES: dict[str, tuple[OutcomeKind, str]] = {
     "key_not_allowed": (OutcomeKind.PERMANENT, "key_not_allowed"),
     "invalid_key_name": (OutcomeKind.PERMANENT, "invalid_key_name"),
     "channel_not_supported": (OutcomeKind.PERMANENT, "channel_not_supported"),
+    "invalid_body": (OutcomeKind.PERMANENT, "rejected"),
+    "invalid_value": (OutcomeKind.PERMANENT, "rejected"),
 }
-"""The simulator's error codes (its module docstring) and what each means for a delivery."""
+"""The simulator's error codes (its module docstring) and what each means for a delivery.
+``invalid_body`` and ``invalid_value`` are listed so that key names quoted in their messages
+are never read as the wording of another rule."""
 
-_TEXT_PATTERNS: tuple[tuple[re.Pattern[str], OutcomeKind, str], ...] = (
+_WORDINGS: tuple[tuple[re.Pattern[str], OutcomeKind, str], ...] = (
     (
         re.compile(r"ExtraDataForHistory|Extra Data Included in Statistics", re.IGNORECASE),
         OutcomeKind.PERMANENT,
@@ -63,17 +70,31 @@ _TEXT_PATTERNS: tuple[tuple[re.Pattern[str], OutcomeKind, str], ...] = (
         OutcomeKind.PERMANENT,
         "invalid_key_name",
     ),
-    (re.compile(r"\be-?mail\b", re.IGNORECASE), OutcomeKind.PERMANENT, "channel_not_supported"),
     (
-        re.compile(r"disconnected|wrap-?up|\bhandled\b", re.IGNORECASE),
+        re.compile(
+            r"disconnected|\bconnected\b|\bwrap-?up\b|\bhandled\b|\babandoned\b", re.IGNORECASE
+        ),
         OutcomeKind.RETRY,
         "contact_state_refused",
     ),
+    (
+        re.compile(r"\be-?mail\b|only phone and chat|phone and chat only", re.IGNORECASE),
+        OutcomeKind.PERMANENT,
+        "channel_not_supported",
+    ),
 )
-"""Fallback for a 400 without a known code. Sinch's wording is undocumented, so these only
-name a refusal that is permanent anyway, or turn it into a retry the engine bounds; generic
-words (``status``, ``state``) are left out because stock error pages ("HTTP Status 400") hold
-them."""
+"""The documented rules' wording, first match wins. The key rules come first because a key
+refusal quotes key names, which may read like anything. The state rule comes before the
+channel rule because the costs differ: a state refusal taken for a permanent one loses the
+data, while the reverse only spends the tenant's bounded retries. Generic words (``status``,
+``state``) are left out because stock error pages ("HTTP Status 400") hold them."""
+
+_WORDED_STATUSES = frozenset({400, 409, 422})
+"""Statuses a refusal of the request's content comes with. Others (404, 405, 415, ...) are
+about the exchange itself, and their stock pages must not be read as a Sinch rule."""
+
+_READ_LIMIT = 16_000
+"""How much of a body is read for codes and wording; refusals are short."""
 
 _STATUS_REASONS = {401: "auth_failed", 403: "permission_denied", 404: "not_found"}
 
@@ -144,15 +165,28 @@ def _headers(settings: SinchContactProSettings, delivery: Delivery) -> dict[str,
     return headers
 
 
+def channel_values(
+    settings: SinchContactProSettings, channel: str, values: Mapping[str, Scalar]
+) -> dict[str, Scalar]:
+    """The values written on ``channel``: all of them, unless ``fields_by_channel`` names
+    the fields that channel gets."""
+    return {key: value for key, value in values.items() if settings.writes(key, channel)}
+
+
 def build_request(settings: SinchContactProSettings, delivery: Delivery) -> HttpRequest | Outcome:
     """The POST for one delivery, or the Outcome that makes a call pointless.
 
     Permanent refusals are checked before the status: a delivery that can never succeed must
     not spend its bounded retries waiting for a disconnect first.
     """
-    refused = routing_problem(delivery) or key_problem(
-        settings, delivery.values, delivery.channel or ""
-    )
+    refused = routing_problem(delivery)
+    if refused is not None:
+        return refused
+    channel = delivery.channel or ""
+    values = channel_values(settings, channel, delivery.values)
+    if not values:
+        return Outcome.delivered(0)  # nothing for this channel, as when nothing is mapped
+    refused = key_problem(settings, values, channel)
     if refused is not None:
         return refused
     if not is_disconnected(settings, delivery.status):
@@ -163,30 +197,48 @@ def build_request(settings: SinchContactProSettings, delivery: Delivery) -> Http
             excerpt=f"contact status {delivery.status!r} is not one of {allowed}",
             error_class="ContactState",
         )
-    body = orjson.dumps({"id": delivery.ref["contact_id"], "attachedData": dict(delivery.values)})
+    body = orjson.dumps({"id": delivery.ref["contact_id"], "attachedData": values})
     url = settings.base_url.rstrip("/") + CONTACT_DATA_PATH
     return HttpRequest("POST", url, _headers(settings, delivery), body)
 
 
-def _error_code(body: bytes) -> str | None:
+def _strings(doc: object) -> list[str]:
+    """Every string a JSON document holds, in document order, whatever its nesting; walked
+    with a stack so that a deeply nested body cannot exhaust the interpreter's recursion."""
+    found: list[str] = []
+    stack = [doc]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            found.append(item)
+        elif isinstance(item, dict):
+            stack.extend(reversed(list(item.values())))
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
+    return found
+
+
+def _texts(body: bytes) -> list[str]:
+    """The texts a body carries: a JSON body's strings, or else the body itself."""
+    raw = body[:_READ_LIMIT]
     try:
-        doc = orjson.loads(body)
+        return _strings(orjson.loads(raw))
     except orjson.JSONDecodeError:
-        return None
-    code = doc.get("error") if isinstance(doc, dict) else None
-    return code if isinstance(code, str) else None
+        return [raw.decode("utf-8", errors="replace")]
 
 
 def _refusal(status: int, body: bytes) -> tuple[OutcomeKind, str] | None:
-    """What a 4xx body says went wrong: by its code, and for a 400 without one by wording."""
-    code = _error_code(body)
-    if code is not None:
-        return _ERROR_CODES.get(code)
-    if status != 400:
+    """What a 4xx body says went wrong: by a known code anywhere in it, else (for a status a
+    content refusal comes with) by the wording of the rule it broke."""
+    texts = _texts(body)
+    for text in texts:
+        known = _ERROR_CODES.get(text.strip())
+        if known is not None:
+            return known
+    if status not in _WORDED_STATUSES:
         return None
-    text = body[:2000].decode("utf-8", errors="replace")
-    for pattern, kind, reason in _TEXT_PATTERNS:
-        if pattern.search(text):
+    for pattern, kind, reason in _WORDINGS:
+        if any(pattern.search(text) for text in texts):
             return kind, reason
     return None
 

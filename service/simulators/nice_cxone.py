@@ -1,9 +1,9 @@
-"""NICE CXone Business Data API simulator (VENDORS.md section 1).
+"""NICE CXone Business Data API simulator.
 
 A local double that enforces what the enricher's NICE client has to get right against the real
 platform: discovery instead of hard-coded hosts, the OAuth2 password grant, bearer-token expiry,
 the single-key-object body, tenant-scoped contacts, and the "closed and indexed" write window.
-Rules that VENDORS.md marks as inferred are settings (``NiceSimConfig``), not hard-wired.
+Rules NICE leaves undocumented are settings (``NiceSimConfig``), not hard-wired.
 
 Vendor surface (faults and latency apply first; every call is recorded in the request log):
 
@@ -16,7 +16,9 @@ Vendor surface (faults and latency apply first; every call is recorded in the re
   ``client_id``/``client_secret`` form fields. 401 ``invalid_client``, 401 ``invalid_grant``,
   400 ``unsupported_grant_type``, 400 ``invalid_request`` (not a form, parameter missing).
   Success: ``access_token`` and ``id_token`` (HS256 JWTs carrying ``tenantId``, ``sub``,
-  ``iat``, ``exp``), ``token_type`` ``bearer``, ``expires_in``.
+  ``iat``, ``exp``), ``token_type`` ``bearer``, ``expires_in``. With
+  ``opaque_access_tokens`` the access token is an opaque string instead (no claims to read),
+  and only the ``id_token`` carries ``tenantId``, as public CXone clients find it.
 - ``PUT /business-data-manager/v1/business-data/contact/{contact_id}`` (every segment) and
   ``PUT .../contact/{contact_id}/segment/{segment_id}`` (one segment), body
   ``[{"field": value}, ...]`` -> 204. Checked in this order: bearer token (401), *Update
@@ -40,7 +42,8 @@ Control surface (no auth, not faulted, not logged):
 - ``GET /_sim/config`` -> the settings below; ``PATCH /_sim/config`` with any subset of
   ``token_ttl_seconds``, ``reject_unknown_fields``, ``field_catalogue``,
   ``open_contact_status``, ``indexing_lag_seconds``, ``one_request_per_window_seconds``,
-  ``auto_create_contacts``, ``require_json_content_type`` -> the updated settings, or 422.
+  ``auto_create_contacts``, ``require_json_content_type``, ``opaque_access_tokens`` -> the
+  updated settings, or 422.
 - ``POST /_sim/reset`` -> 204; clears contacts, tokens, rate windows, faults, latency and the
   request log (the configuration stays).
 - ``/_sim/faults``, ``/_sim/latency``, ``/_sim/requests``: see ``service.simulators.faults``.
@@ -98,6 +101,7 @@ PATCHABLE_SETTINGS = frozenset(
         "one_request_per_window_seconds",
         "auto_create_contacts",
         "require_json_content_type",
+        "opaque_access_tokens",
     }
 )
 
@@ -139,6 +143,9 @@ class NiceSimConfig(BaseModel):
     one_request_per_window_seconds: float | None = Field(default=None, gt=0)
     auto_create_contacts: bool = False
     require_json_content_type: bool = True
+    opaque_access_tokens: bool = False
+    """Issue access tokens that are not JWTs, so a client must read ``tenantId`` from the
+    ``id_token``."""
 
     @field_serializer("field_catalogue")
     def _sorted_catalogue(self, catalogue: set[str] | None) -> list[str] | None:
@@ -391,7 +398,11 @@ def _issue_tokens(
         "iat": int(now),
         "exp": int(now) + ttl,
     }
-    access_token = encode_jwt({**claims, "jti": uuid.uuid4().hex}, sim.signing_key)
+    access_token = (
+        secrets.token_urlsafe(32)
+        if sim.config.opaque_access_tokens
+        else encode_jwt({**claims, "jti": uuid.uuid4().hex}, sim.signing_key)
+    )
     id_token = encode_jwt({**claims, "name": key_id}, sim.signing_key)
     sim.tokens[access_token] = Grant(key_id, key.tenant_id, frozenset(key.permissions), now + ttl)
     return {

@@ -1,11 +1,11 @@
-"""Sinch Contact Pro CMI ``/contactData`` simulator (VENDORS.md section 2, requirements 5-7).
+"""Sinch Contact Pro CMI ``/contactData`` simulator.
 
 A local double that enforces what the enricher's Sinch client has to get right against the real
 platform: Basic auth with an API user plus an API key header, the user's rights on the
 contact's queue, phone and chat only, writes only once the contact is disconnected, and keys
 that are XML names on the channel's ExtraDataForHistory allow-list. Sinch documents neither
 the CMI error bodies nor the exact status of every refusal, so those are settings
-(``SinchSimConfig``) where VENDORS.md marks them as inferred.
+(``SinchSimConfig``), and so is how long Sinch's contact status lags behind the close event.
 
 Vendor surface (faults and latency apply first; every call is recorded in the request log with
 the ``Authorization`` and API-key headers redacted):
@@ -26,8 +26,17 @@ the ``Authorization`` and API-key headers redacted):
   the channel's ExtraDataForHistory list stores (history); needs STATISTICS_DETAILS on the
   contact's queue (403), 404 for an unknown contact.
 
-Error bodies are ``{"error": <code>, "message": <text>}``, plus ``"keys": [...]`` naming the
-offending keys for ``invalid_key_name``, ``key_not_allowed`` and ``invalid_value``.
+Error bodies follow ``refusal_body``. ``coded`` (the default) is ``{"error": <code>,
+"message": <text>}``, plus ``"keys": [...]`` naming the offending keys for
+``invalid_key_name``, ``key_not_allowed`` and ``invalid_value``. The others carry only the
+wording, as a platform that documents no error body may: ``error_text`` ``{"error": <text>}``,
+``error_page`` a servlet-style page ``{"timestamp", "status", "error": <reason phrase>,
+"message": <text>, "path"}``, ``nested`` ``{"errors": [{"status", "detail": <text>}]}`` and
+``plain_text`` the text alone as ``text/plain``.
+
+Status lag: with ``status_lag_seconds`` above zero, a contact that turned disconnected (was
+registered with, or changed to, a disconnected status) is still shown as ``Connected``, and
+refused as such, for that many seconds, as Sinch can be when the close event outruns it.
 
 Control surface (no auth, not faulted, not logged):
 
@@ -35,7 +44,8 @@ Control surface (no auth, not faulted, not logged):
   (default Handled), "queue" (default ``default``), "attached_data" (data attached during the
   contact, default none)}`` -> 201 with the contact; an existing id is replaced.
 - ``GET /_sim/contacts``; ``GET /_sim/contacts/{id}`` -> ``{"id", "channel", "status",
-  "queue", "attached_data"}`` (every key, history or not) or 404; ``PATCH /_sim/contacts/{id}``
+  "queue", "attached_data"}`` (every key, history or not; ``status`` as Sinch shows it now,
+  so ``Connected`` during a status lag) or 404; ``PATCH /_sim/contacts/{id}``
   with any of ``status``, ``queue``, ``channel`` -> the contact.
 - ``GET /_sim/users`` -> the API users without passwords; ``PUT /_sim/users/{username}``
   ``{"password", "manage_contacts": [queues], "statistics_details": [queues],
@@ -46,7 +56,8 @@ Control surface (no auth, not faulted, not logged):
 - ``GET /_sim/config`` -> the settings below; ``PATCH /_sim/config`` with any subset of
   ``api_key_header``, ``extra_data_for_history``, ``disconnected_statuses``,
   ``not_disconnected_status``, ``success_status``, ``auto_create_contacts``,
-  ``require_json_content_type`` -> the updated settings, or 422.
+  ``require_json_content_type``, ``status_lag_seconds``, ``refusal_body`` -> the updated
+  settings, or 422.
 - ``POST /_sim/reset`` -> 204; clears contacts, faults, latency and the request log and puts
   users and API keys back to the configured ones (the configuration stays).
 - ``/_sim/faults``, ``/_sim/latency``, ``/_sim/requests``: see ``service.simulators.faults``.
@@ -58,11 +69,12 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Annotated, Any, Literal, cast
 from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from service.simulators.faults import (
@@ -73,6 +85,7 @@ from service.simulators.faults import (
     Sleep,
     add_control_route,
     basic_credentials,
+    iso_time,
     media_type,
     mount_config_routes,
     mount_fault_routes,
@@ -98,12 +111,17 @@ PATCHABLE_SETTINGS = frozenset(
         "success_status",
         "auto_create_contacts",
         "require_json_content_type",
+        "status_lag_seconds",
+        "refusal_body",
     }
 )
+LAGGING_STATUS = "Connected"
+"""What a contact whose disconnect Sinch has not caught up with is shown as."""
 
 Scalar = str | bool | int | float
 Channel = Literal["voice", "chat", "email", "sms"]
 HistoryChannel = Literal["voice", "chat"]
+RefusalBody = Literal["coded", "error_text", "error_page", "nested", "plain_text"]
 HeaderName = Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,64}$")]
 
 _XML_NAME = re.compile(r"^(?![Xx][Mm][Ll])[^\W\d][\w.-]*$")
@@ -167,6 +185,11 @@ class SinchSimConfig(BaseModel):
     success_status: Literal[200, 201, 204] = 201
     auto_create_contacts: bool = True
     require_json_content_type: bool = True
+    status_lag_seconds: float = Field(default=0, ge=0)
+    """How long a contact that turned disconnected is still shown (and refused) as
+    ``Connected``: the lag between the close event and Sinch's own contact status."""
+    refusal_body: RefusalBody = "coded"
+    """The wrapping of error bodies; every one but ``coded`` carries the wording alone."""
 
     @field_serializer("api_keys")
     def _sorted_keys(self, keys: frozenset[str] | None) -> list[str] | None:
@@ -211,12 +234,26 @@ class Contact:
     status: str
     queue: str
     attached_data: dict[str, Scalar] = field(default_factory=dict)
+    status_since: float = 0.0
+    """Clock reading of the last status change, from which a status lag is counted."""
 
-    def view(self) -> dict[str, Any]:
+    def shown_status(self, config: SinchSimConfig, now: float) -> str:
+        """The status Sinch shows: a fresh disconnect is not seen until the lag has passed."""
+        lagging = now < self.status_since + config.status_lag_seconds
+        if lagging and self.status in config.disconnected_statuses:
+            return LAGGING_STATUS
+        return self.status
+
+    def change_status(self, status: str, now: float) -> None:
+        if status != self.status:
+            self.status = status
+            self.status_since = now
+
+    def view(self, config: SinchSimConfig, now: float) -> dict[str, Any]:
         return {
             "id": self.id,
             "channel": self.channel,
-            "status": self.status,
+            "status": self.shown_status(config, now),
             "queue": self.queue,
             "attached_data": dict(self.attached_data),
         }
@@ -288,13 +325,32 @@ class Rejected(Exception):
     ) -> None:
         super().__init__(message)
         self.status = status
+        self.message = message
         self.body: dict[str, Any] = {"error": error, "message": message}
         if keys is not None:
             self.body["keys"] = keys
         self.headers = headers or {}
 
-    def response(self) -> JSONResponse:
-        return JSONResponse(self.body, status_code=self.status, headers=self.headers)
+    def response(self, sim: SinchSimState, request: Request) -> Response:
+        """The refusal in the configured wrapping; only ``coded`` names the code."""
+        shape = sim.config.refusal_body
+        status, headers = self.status, self.headers
+        if shape == "plain_text":
+            return PlainTextResponse(self.message, status_code=status, headers=headers)
+        wrapped: dict[str, Any] = self.body
+        if shape == "error_text":
+            wrapped = {"error": self.message}
+        elif shape == "error_page":
+            wrapped = {
+                "timestamp": iso_time(sim.clock()),
+                "status": status,
+                "error": HTTPStatus(status).phrase,
+                "message": self.message,
+                "path": request.url.path,
+            }
+        elif shape == "nested":
+            wrapped = {"errors": [{"status": str(status), "detail": self.message}]}
+        return JSONResponse(wrapped, status_code=status, headers=headers)
 
 
 def _state(request: Request) -> SinchSimState:
@@ -383,25 +439,26 @@ async def _read_contact_data(
 def _contact(sim: SinchSimState, contact_id: str, *, create: bool) -> Contact:
     contact = sim.contacts.get(contact_id)
     if contact is None and create and sim.config.auto_create_contacts:
-        contact = Contact(contact_id, "voice", "Handled", DEFAULT_QUEUE)
+        contact = Contact(contact_id, "voice", "Handled", DEFAULT_QUEUE, status_since=sim.clock())
         sim.contacts[contact_id] = contact
     if contact is None:
         raise Rejected(404, "not_found", f"contact {contact_id} not found")
     return contact
 
 
-def _check_writable(contact: Contact, config: SinchSimConfig) -> None:
+def _check_writable(contact: Contact, config: SinchSimConfig, now: float) -> None:
     if contact.channel not in ("voice", "chat"):
         raise Rejected(
             400,
             "channel_not_supported",
-            f"attached data is supported for phone and chat contacts, not {contact.channel}",
+            f"only phone and chat channels are supported, not {contact.channel}",
         )
-    if contact.status not in config.disconnected_statuses:
+    status = contact.shown_status(config, now)
+    if status not in config.disconnected_statuses:
         raise Rejected(
             config.not_disconnected_status,
             "contact_not_disconnected",
-            f"contact {contact.id} is in status {contact.status}, not in a disconnected state "
+            f"contact {contact.id} is in status {status}, not in a disconnected state "
             f"({', '.join(config.disconnected_statuses)})",
         )
 
@@ -458,10 +515,10 @@ async def post_contact_data(request: Request) -> Response:
             raise Rejected(
                 403, "forbidden", f"MANAGE_CONTACTS is required on queue {contact.queue}"
             )
-        _check_writable(contact, sim.config)
+        _check_writable(contact, sim.config, sim.clock())
         check_attached_data(data, sim.config.history_keys(contact.channel))
     except Rejected as rejected:
-        return rejected.response()
+        return rejected.response(sim, request)
     contact.attached_data.update(cast(dict[str, Scalar], data))
     return _success(request, sim.config, contact_id)
 
@@ -476,7 +533,7 @@ async def get_contact_data(request: Request, contact_id: str) -> Response:
                 403, "forbidden", f"STATISTICS_DETAILS is required on queue {contact.queue}"
             )
     except Rejected as rejected:
-        return rejected.response()
+        return rejected.response(sim, request)
     allowed = sim.config.history_keys(contact.channel)
     history = {k: v for k, v in contact.attached_data.items() if ALL in allowed or k in allowed}
     return JSONResponse({"id": contact.id, "attachedData": history})
@@ -506,34 +563,43 @@ def _known_user(sim: SinchSimState, username: str) -> ApiUser:
     return user
 
 
+def _view(sim: SinchSimState, contact: Contact) -> dict[str, Any]:
+    return contact.view(sim.config, sim.clock())
+
+
 async def register_contact(request: Request, registration: ContactRegistration) -> dict[str, Any]:
+    sim = _state(request)
     contact = Contact(
         registration.id,
         registration.channel,
         registration.status,
         registration.queue,
         dict(registration.attached_data),
+        status_since=sim.clock(),
     )
-    _state(request).contacts[contact.id] = contact
-    return contact.view()
+    sim.contacts[contact.id] = contact
+    return _view(sim, contact)
 
 
 async def list_contacts(request: Request) -> list[dict[str, Any]]:
-    return [contact.view() for contact in _state(request).contacts.values()]
+    sim = _state(request)
+    return [_view(sim, contact) for contact in sim.contacts.values()]
 
 
 async def get_contact(request: Request, contact_id: str) -> dict[str, Any]:
-    return _known_contact(_state(request), contact_id).view()
+    sim = _state(request)
+    return _view(sim, _known_contact(sim, contact_id))
 
 
 async def change_contact(
     request: Request, contact_id: str, change: ContactChange
 ) -> dict[str, Any]:
-    contact = _known_contact(_state(request), contact_id)
+    sim = _state(request)
+    contact = _known_contact(sim, contact_id)
     contact.channel = change.channel or contact.channel
-    contact.status = change.status or contact.status
+    contact.change_status(change.status or contact.status, sim.clock())
     contact.queue = change.queue or contact.queue
-    return contact.view()
+    return _view(sim, contact)
 
 
 async def list_users(request: Request) -> dict[str, dict[str, Any]]:

@@ -102,6 +102,26 @@ async def test_discovers_hosts_gets_a_token_and_writes_every_segment(
     assert "authorization" not in {k.lower() for k in put["headers"]}
 
 
+async def test_an_opaque_access_token_leaves_discovery_to_the_id_tokens_tenant_id(
+    transport: AiohttpTransport,
+) -> None:
+    async with (
+        AppServer(create_app(sim_config(opaque_access_tokens=True))) as server,
+        httpx.AsyncClient(base_url=server.url) as control,
+    ):
+        sim = Sim(server.url, control)
+        await sim.contact("8675309")
+        adapter = NiceCxoneAdapter(settings(sim), transport)
+
+        outcome = await adapter.send(delivery())
+
+        assert (outcome.kind, outcome.status) == (OutcomeKind.DELIVERED, 204)
+        stored = await sim.fields("8675309")
+        assert stored == {"Sentiment": "negative", "Score": -0.62, "Vip": True}
+        [discovery] = await sim.requests("cxone-configuration")
+        assert discovery["query"] == f"tenantId={TENANT_ID}"
+
+
 async def test_segment_level_writes_one_segment(sim: Sim, transport: AiohttpTransport) -> None:
     await sim.contact("1", segments=["seg-a", "seg-b"])
     adapter = NiceCxoneAdapter(settings(sim, level="segment"), transport)

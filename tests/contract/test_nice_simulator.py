@@ -256,6 +256,33 @@ async def test_password_grant_with_basic_client_auth_issues_jwt_tokens(sim: Sim)
     assert claims(body["id_token"])["tenantId"] == DEV_TENANT_ID
 
 
+async def test_opaque_access_tokens_leave_the_tenant_id_to_the_id_token(
+    make_sim: MakeSim,
+) -> None:
+    sim = await make_sim(NiceSimConfig(opaque_access_tokens=True))
+    await sim.contact()
+    response = await sim.http.post(
+        "/auth/token",
+        data={
+            "grant_type": "password",
+            "username": DEV_ACCESS_KEY_ID,
+            "password": DEV_ACCESS_KEY_SECRET,
+        },
+        auth=(DEV_CLIENT_ID, DEV_CLIENT_SECRET),
+    )
+
+    body = response.json()
+    assert response.status_code == 200
+    assert "." not in body["access_token"]
+    assert claims(body["id_token"])["tenantId"] == DEV_TENANT_ID
+    write = await sim.http.put(
+        "/business-data-manager/v1/business-data/contact/8675309",
+        json=[{"Sentiment": "negative"}],
+        headers={"Authorization": f"Bearer {body['access_token']}"},
+    )
+    assert write.status_code == 204
+
+
 async def test_client_credentials_may_travel_in_the_form(sim: Sim) -> None:
     response = await sim.http.post(
         "/auth/token",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -187,6 +188,33 @@ async def test_without_an_api_key_only_the_api_user_is_sent(
     assert "x-api-key" not in post["headers"]
 
 
+async def test_each_channel_is_written_only_the_fields_its_allow_list_stores(
+    sim: SinchSim, transport: AiohttpTransport
+) -> None:
+    # Sinch's chat channel stores only Sentiment; voice stores everything the tenant maps.
+    await sim.configure(extra_data_for_history={"voice": list(VALUES), "chat": ["Sentiment"]})
+    await sim.contact(CONTACT, channel="voice")
+    await sim.contact("chat-contact", channel="chat")
+    per_channel = adapter(
+        sim,
+        transport,
+        extra_data_for_history={"voice": list(VALUES), "chat": ["Sentiment"]},
+        fields_by_channel={"chat": ["Sentiment"]},
+    )
+
+    voice = await per_channel.send(delivery(channel="voice"))
+    chat = await per_channel.send(delivery("chat-contact", channel="chat"))
+    # Told (wrongly) that chat stores everything, the adapter sends Vip: Sinch refuses it.
+    unmirrored = await adapter(sim, transport).send(delivery("chat-contact", channel="chat"))
+
+    expect(voice, OutcomeKind.DELIVERED, "delivered", 201)
+    expect(chat, OutcomeKind.DELIVERED, "delivered", 201)
+    assert await sim.stored(CONTACT) == VALUES
+    assert await sim.stored("chat-contact") == {"Sentiment": "negative"}
+    assert [p["json"]["attachedData"] for p in await sim.posts()][1] == {"Sentiment": "negative"}
+    expect(unmirrored, OutcomeKind.PERMANENT, "key_not_allowed", 400)
+
+
 # --- refused before any call -------------------------------------------------------------------
 
 
@@ -326,6 +354,65 @@ async def test_a_state_refusal_is_recognised_whatever_its_status_code(
     outcome = await adapter(sim, transport).send(delivery(status=None))
 
     expect(outcome, OutcomeKind.RETRY, "contact_state_refused", 409)
+
+
+@dataclass
+class Clock:
+    now: float = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+WORDING_ONLY = ["error_text", "error_page", "nested", "plain_text"]
+
+
+@pytest.mark.parametrize("refusal_body", WORDING_ONLY)
+async def test_a_contact_whose_status_lags_the_close_is_retried_until_sinch_catches_up(
+    transport: AiohttpTransport, refusal_body: str
+) -> None:
+    clock = Clock()
+    lagging = sim_config(status_lag_seconds=3, refusal_body=refusal_body)
+    async with (
+        AppServer(create_app(lagging, clock=clock)) as server,
+        httpx.AsyncClient(base_url=server.url) as control,
+    ):
+        sim = SinchSim(server.url, control)
+        await sim.contact(CONTACT, status="WrapUp")
+        send = adapter(sim, transport).send
+
+        refused = await send(delivery(status="WrapUp"))  # the close event says WrapUp
+        clock.now += 3
+        delivered = await send(delivery(status="WrapUp"))
+
+        expect(refused, OutcomeKind.RETRY, "contact_state_refused", 400)
+        expect(delivered, OutcomeKind.DELIVERED, "delivered", 201)
+        assert await sim.stored(CONTACT) == VALUES
+
+
+@pytest.mark.parametrize("refusal_body", WORDING_ONLY)
+async def test_platform_refusals_are_named_by_their_wording_whatever_the_wrapping(
+    sim: SinchSim, transport: AiohttpTransport, refusal_body: str
+) -> None:
+    await sim.configure(
+        refusal_body=refusal_body,
+        extra_data_for_history={"voice": ["Sentiment", "Score", "Calls"], "chat": ["*"]},
+    )
+    await sim.contact(CONTACT)
+    await sim.contact("email-contact", channel="email")
+    await sim.contact("sms-contact", channel="sms")
+    send = adapter(sim, transport).send
+
+    key = await send(delivery())  # the tenant file still lists Vip
+    email = await send(delivery("email-contact"))
+    sms = await send(delivery("sms-contact"))
+
+    expect(key, OutcomeKind.PERMANENT, "key_not_allowed", 400)
+    assert key.excerpt is not None
+    assert "Vip" in key.excerpt
+    expect(email, OutcomeKind.PERMANENT, "channel_not_supported", 400)
+    expect(sms, OutcomeKind.PERMANENT, "channel_not_supported", 400)
+    assert await sim.stored(CONTACT) == {}
 
 
 async def test_an_email_contact_refused_by_the_platform_is_channel_not_supported(

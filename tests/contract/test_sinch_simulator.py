@@ -96,13 +96,15 @@ def config(**overrides: Any) -> SinchSimConfig:
 async def make_sim() -> AsyncIterator[MakeSim]:
     async with AsyncExitStack() as stack:
 
-        async def start(sim_config: SinchSimConfig | None = None) -> Sim:
+        async def start(
+            sim_config: SinchSimConfig | None = None, clock: Callable[[], float] = lambda: START
+        ) -> Sim:
             sleeps: list[float] = []
 
             async def record_sleep(seconds: float) -> None:
                 sleeps.append(seconds)
 
-            app = create_app(sim_config, clock=lambda: START, sleep=record_sleep)
+            app = create_app(sim_config, clock=clock, sleep=record_sleep)
             server = await stack.enter_async_context(AppServer(app))
             http = await stack.enter_async_context(
                 httpx.AsyncClient(base_url=server.url, timeout=10)
@@ -383,6 +385,125 @@ async def test_the_state_refusal_status_and_the_disconnected_set_are_configurabl
     assert accepted.status_code == 201
 
 
+@dataclass
+class Clock:
+    now: float = START
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def lagging(make_sim: MakeSim) -> tuple[Sim, Clock]:
+    """A simulator whose clock the test moves, with a 5 s status lag."""
+    clock = Clock()
+    sim = await make_sim(config(status_lag_seconds=5), clock=clock)
+    return sim, clock
+
+
+async def test_a_fresh_disconnect_is_shown_and_refused_as_connected_until_the_lag_passes(
+    lagging: tuple[Sim, Clock],
+) -> None:
+    sim, clock = lagging
+    await sim.contact(CONTACT, status="WrapUp")
+
+    clock.now += 4.9
+    shown = (await sim.control.get(f"/_sim/contacts/{CONTACT}")).json()["status"]
+    refused = await sim.post(write())
+    clock.now += 0.1
+    accepted = await sim.post(write())
+
+    assert shown == "Connected"
+    assert (refused.status_code, error_of(refused)) == (400, "contact_not_disconnected")
+    assert "Connected" in refused.json()["message"]
+    assert accepted.status_code == 201
+    assert (await sim.control.get(f"/_sim/contacts/{CONTACT}")).json()["status"] == "WrapUp"
+    assert await sim.stored(CONTACT) == {"Sentiment": "negative"}
+
+
+async def test_the_lag_counts_from_the_change_to_a_disconnected_status(
+    lagging: tuple[Sim, Clock],
+) -> None:
+    sim, clock = lagging
+    await sim.contact(CONTACT, status="Connected")
+    clock.now += 60
+    await sim.change(CONTACT, status="Handled")
+
+    clock.now += 1
+    refused = await sim.post(write())
+    await sim.change(CONTACT, status="Handled")  # the same status again restarts nothing
+    clock.now += 4
+    accepted = await sim.post(write())
+
+    assert refused.status_code == 400
+    assert accepted.status_code == 201
+
+
+async def test_without_a_lag_a_disconnected_contact_is_writable_at_once(
+    make_sim: MakeSim,
+) -> None:
+    sim = await make_sim(config(), clock=Clock())
+    await sim.contact(CONTACT, status="Handled")
+
+    assert (await sim.post(write())).status_code == 201
+
+
+REFUSAL_BODIES: list[tuple[str, Callable[[httpx.Response], str]]] = [
+    ("error_text", lambda r: r.json()["error"]),
+    ("error_page", lambda r: r.json()["message"]),
+    ("nested", lambda r: r.json()["errors"][0]["detail"]),
+    ("plain_text", lambda r: r.text),
+]
+
+
+@pytest.mark.parametrize(("shape", "wording_of"), REFUSAL_BODIES)
+async def test_refusals_can_carry_only_their_wording_in_other_wrappings(
+    sim: Sim, shape: str, wording_of: Callable[[httpx.Response], str]
+) -> None:
+    await sim.configure(refusal_body=shape)
+    await sim.contact(CONTACT, status="Connected")
+    await sim.contact("email-contact", channel="email")
+    await sim.contact("ok", status="Handled")
+
+    state = await sim.post(write())
+    channel = await sim.post(write("email-contact"))
+    key = await sim.post(write("ok", Vip=True))
+
+    assert [r.status_code for r in (state, channel, key)] == [400, 400, 400]
+    assert "disconnected state" in wording_of(state)
+    assert "only phone and chat channels are supported" in wording_of(channel)
+    assert "ExtraDataForHistory: Vip" in wording_of(key)
+    for response in (state, channel, key):
+        assert "contact_not_disconnected" not in response.text
+        assert "key_not_allowed" not in response.text
+        assert "channel_not_supported" not in response.text
+
+
+async def test_the_error_page_wrapping_looks_like_a_servlet_error_page(sim: Sim) -> None:
+    await sim.configure(refusal_body="error_page")
+    await sim.contact(CONTACT, status="Connected")
+
+    response = await sim.post(write())
+
+    assert response.json() == {
+        "timestamp": "2027-01-15T08:00:00.000Z",
+        "status": 400,
+        "error": "Bad Request",
+        "message": response.json()["message"],
+        "path": CONTACT_DATA_PATH,
+    }
+
+
+async def test_plain_text_refusals_are_text_plain(sim: Sim) -> None:
+    await sim.configure(refusal_body="plain_text")
+
+    response = await sim.post(write("unknown"))
+
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/plain")
+    assert response.text == "contact unknown not found"
+
+
 async def test_keys_must_be_on_the_channels_extra_data_for_history_list(sim: Sim) -> None:
     await sim.contact(CONTACT)  # voice: Sentiment, Score
 
@@ -584,6 +705,8 @@ BAD_CONFIG_PATCHES: list[dict[str, Any]] = [
     {"not_disconnected_status": 200},
     {"api_key_header": "bad header"},
     {"extra_data_for_history": {"email": ["*"]}},
+    {"status_lag_seconds": -1},
+    {"refusal_body": "xml"},
 ]
 
 

@@ -16,6 +16,7 @@ from service.simulators import (
     create_genesys_gws_app,
     create_sinch_contact_pro_app,
 )
+from service.simulators.sinch_contact_pro import SinchSimConfig
 from tests.fixtures.eight_by_eight import EIGHT_BY_EIGHT_TENANT_ID, EIGHT_BY_EIGHT_TOKEN
 from tests.fixtures.eight_by_eight import Sim as EightByEightSim
 from tests.fixtures.genesys_gws import GWS_PASSWORD, GWS_USERNAME, GwsSim
@@ -123,6 +124,29 @@ async def test_sinch_holds_analytics_until_the_close_then_attaches_everything(
             "attachedData": {"Sentiment": "positive", "CrmAccount": "A-1001"},
         }
         assert post["headers"]["idempotency-key"] == "acme:i-1:2"
+        assert await running.dead_letters() == []
+
+
+async def test_sinch_writes_a_contact_whose_status_lags_the_close_instead_of_dead_lettering(
+    run_service: Any, serve: Any
+) -> None:
+    # Sinch still shows the contact connected for 2 s after the close event says WrapUp, and
+    # says so in words only: the write must wait it out through the retries, not be dropped.
+    lagging = SinchSimConfig(status_lag_seconds=2, refusal_body="error_text")
+    url, control = await serve(create_sinch_contact_pro_app(lagging))
+    sim = SinchSim(url, control)
+    async with run_service(tenants_yaml=sinch_tenant(url), environ=SINCH_ENV) as running:
+        await sim.contact("c-5", channel="voice", status="WrapUp")
+        _, close = events("i-5", {"contact_id": "c-5"}, channel="voice", status="WrapUp")
+        await running.closed(close)
+
+        async def attached() -> bool:
+            return await sim.stored("c-5") == {"CrmAccount": "A-1001"}
+
+        await wait_for(attached, 30, "the lagging contact's attached data at Sinch")
+        statuses = [p["status"] for p in await sim.posts()]
+        assert statuses[0] == 400
+        assert statuses[-1] == 201
         assert await running.dead_letters() == []
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import timedelta
 
 import orjson
@@ -9,7 +10,7 @@ import pytest
 from pydantic import SecretStr
 
 from service.platforms.base import Delivery
-from service.platforms.nice_cxone import build_request, classify
+from service.platforms.nice_cxone import build_request, classify, tenant_id_of
 from service.platforms.outcomes import Outcome, OutcomeKind
 from service.tenants import NiceCxoneSettings
 from service.transport import HttpRequest, HttpResponse
@@ -111,3 +112,26 @@ def test_excerpt_is_bounded() -> None:
     outcome = classify(respond(400, body=b"x" * 5000), delivery(), SETTINGS, T0)
     assert outcome.excerpt is not None
     assert len(outcome.excerpt) <= 1000
+
+
+def jwt(claims: dict[str, object]) -> str:
+    payload = base64.urlsafe_b64encode(orjson.dumps(claims)).decode().rstrip("=")
+    return f"eyJhbGciOiJIUzI1NiJ9.{payload}.signature"
+
+
+@pytest.mark.parametrize(
+    ("access_token", "id_token", "tenant_id"),
+    [
+        (jwt({"tenantId": "t-access"}), jwt({"tenantId": "t-id"}), "t-access"),
+        ("opaque-reference", jwt({"tenantId": "t-id"}), "t-id"),
+        ("opaque.with.dots", jwt({"tenantId": "t-id"}), "t-id"),
+        (jwt({"sub": "user"}), jwt({"tenantId": "t-id"}), "t-id"),
+        ("opaque-reference", None, None),
+        ("opaque-reference", "also-opaque", None),
+        ("opaque-reference", jwt({"sub": "user"}), None),
+    ],
+)
+def test_the_tenant_id_comes_from_the_access_token_else_the_id_token(
+    access_token: str, id_token: str | None, tenant_id: str | None
+) -> None:
+    assert tenant_id_of(access_token, id_token) == tenant_id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -159,6 +160,34 @@ def test_permanent_problems_win_over_waiting_for_a_disconnect() -> None:
     assert (outcome.kind, outcome.reason) == (OutcomeKind.PERMANENT, "invalid_key_name")
 
 
+def test_each_channel_gets_only_the_fields_named_for_it() -> None:
+    per_channel = SETTINGS.model_copy(
+        update={"fields_by_channel": {"chat": ["Sentiment", "Score"]}}
+    )
+
+    chat = request_of(build_request(per_channel, delivery(channel="chat")))
+    voice = request_of(build_request(per_channel, delivery(channel="voice")))
+
+    assert orjson.loads(chat.body or b"")["attachedData"] == {"Sentiment": "neg", "Score": 0.5}
+    assert orjson.loads(voice.body or b"")["attachedData"] == {
+        "Sentiment": "neg",
+        "Vip": True,
+        "Score": 0.5,
+    }
+
+
+def test_a_channel_that_gets_no_field_is_done_without_a_call() -> None:
+    no_chat = SETTINGS.model_copy(update={"fields_by_channel": {"chat": []}})
+    outcome = outcome_of(build_request(no_chat, delivery(channel="chat", status="Connected")))
+    assert (outcome.kind, outcome.reason) == (OutcomeKind.DELIVERED, "delivered")
+
+
+def test_a_field_named_for_a_channel_is_still_held_to_its_allow_list() -> None:
+    wrong = SETTINGS.model_copy(update={"fields_by_channel": {"chat": ["Vip"]}})
+    outcome = outcome_of(build_request(wrong, delivery(channel="chat")))
+    assert (outcome.kind, outcome.reason) == (OutcomeKind.PERMANENT, "key_not_allowed")
+
+
 # --- classify ----------------------------------------------------------------------------------
 
 
@@ -234,6 +263,123 @@ def test_a_400_without_a_code_is_recognised_by_its_wording(
 ) -> None:
     outcome = classify(respond(400, text), T0)
     assert (outcome.kind, outcome.reason) == (kind, reason)
+
+
+# Sinch documents no error body: a refusal is known by the documented rule's wording, in
+# whatever wrapping the body comes.
+
+STATE_WORDINGS = [
+    "contact not disconnected",
+    "Contact must be disconnected (status must be one of: WrapUp, Handled, Abandoned, Deleted)",
+    "contact 0A1B2C3D is in status Connected, not in a disconnected state",
+    "The contact is still connected",
+    "contact must be in wrap-up or handled state",
+]
+PERMANENT_WORDINGS = [
+    ("Key 'Vip' is not in ExtraDataForHistory", "key_not_allowed"),
+    (
+        "Attached data keys are validated against channel (voice or chat) ExtraDataForHistory "
+        "parameter: Vip",
+        "key_not_allowed",
+    ),
+    ("Vip is not in Extra Data Included in Statistics", "key_not_allowed"),
+    ("'1st' is not a valid XML element name", "invalid_key_name"),
+    ("Only phone and chat channels are supported (email is not).", "channel_not_supported"),
+    ("only phone and chat channels are supported, not sms", "channel_not_supported"),
+]
+WORDINGS = [(text, OutcomeKind.RETRY, "contact_state_refused") for text in STATE_WORDINGS] + [
+    (text, OutcomeKind.PERMANENT, reason) for text, reason in PERMANENT_WORDINGS
+]
+
+
+def _html(text: str) -> bytes:
+    return f"<html><body><h1>HTTP Status 400 - Bad Request</h1><p>{text}</p></body></html>".encode()
+
+
+WRAPPINGS: dict[str, Callable[[str], bytes]] = {
+    "plain text": str.encode,
+    "json error": lambda text: orjson.dumps({"error": text}),
+    "json message": lambda text: orjson.dumps({"message": text}),
+    "error page": lambda text: orjson.dumps(
+        {
+            "timestamp": "2026-11-20T10:15:00.000Z",
+            "status": 400,
+            "error": "Bad Request",
+            "message": text,
+            "path": "/RI/cmi/contactData",
+        }
+    ),
+    "code beside": lambda text: orjson.dumps({"error": "BAD_REQUEST", "code": 17, "detail": text}),
+    "nested object": lambda text: orjson.dumps({"error": {"code": 400, "message": text}}),
+    "errors list": lambda text: orjson.dumps({"errors": [{"status": "400", "detail": text}]}),
+    "json string": orjson.dumps,
+    "html page": _html,
+    "xml": lambda text: f"<error><code>400</code><message>{text}</message></error>".encode(),
+}
+
+
+@pytest.mark.parametrize("wrap", WRAPPINGS.values(), ids=WRAPPINGS.keys())
+@pytest.mark.parametrize(("text", "kind", "reason"), WORDINGS)
+def test_a_refusal_is_recognised_by_its_wording_whatever_the_wrapping(
+    wrap: Callable[[str], bytes], text: str, kind: OutcomeKind, reason: str
+) -> None:
+    outcome = classify(respond(400, wrap(text)), T0)
+    assert (outcome.kind, outcome.reason, outcome.status) == (kind, reason, 400)
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ({"errors": [{"code": "key_not_allowed", "keys": ["Vip"]}]}, "key_not_allowed"),
+        ({"error": {"code": "invalid_key_name"}}, "invalid_key_name"),
+        ({"code": "channel_not_supported"}, "channel_not_supported"),
+    ],
+)
+def test_a_code_is_read_wherever_the_body_holds_it(body: dict[str, Any], reason: str) -> None:
+    outcome = classify(respond(400, body), T0)
+    assert (outcome.kind, outcome.reason) == (OutcomeKind.PERMANENT, reason)
+
+
+def test_a_known_code_wins_over_words_in_its_message() -> None:
+    body = {"error": "invalid_value", "message": "values must be scalars: Handled", "keys": ["x"]}
+    outcome = classify(respond(400, body), T0)
+    assert (outcome.kind, outcome.reason) == (OutcomeKind.PERMANENT, "rejected")
+
+
+def test_a_state_refusal_wins_over_channel_words_in_it() -> None:
+    """A state refusal read as permanent loses the data; the reverse costs bounded retries."""
+    body = {"error": "contact email-7 is in status Connected, not in a disconnected state"}
+    outcome = classify(respond(400, body), T0)
+    assert (outcome.kind, outcome.reason) == (OutcomeKind.RETRY, "contact_state_refused")
+
+
+def test_a_key_refusal_wins_over_status_words_in_the_key_names() -> None:
+    outcome = classify(respond(400, {"message": "not in ExtraDataForHistory: WrapUp, Handled"}), T0)
+    assert (outcome.kind, outcome.reason) == (OutcomeKind.PERMANENT, "key_not_allowed")
+
+
+@pytest.mark.parametrize("status", [409, 422])
+def test_wording_is_read_on_the_other_statuses_a_refusal_may_come_with(status: int) -> None:
+    outcome = classify(respond(status, {"error": "contact not disconnected"}), T0)
+    assert (outcome.kind, outcome.reason, outcome.status) == (
+        OutcomeKind.RETRY,
+        "contact_state_refused",
+        status,
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"), [(405, "http_405"), (415, "http_415"), (404, "not_found")]
+)
+def test_wording_is_not_read_on_statuses_about_the_exchange(status: int, reason: str) -> None:
+    outcome = classify(respond(status, b"contact not disconnected"), T0)
+    assert (outcome.kind, outcome.reason) == (OutcomeKind.PERMANENT, reason)
+
+
+def test_a_deeply_nested_body_is_read_without_exhausting_recursion() -> None:
+    body = b"[" * 1000 + b'"contact not disconnected"' + b"]" * 1000
+    outcome = classify(respond(400, body), T0)
+    assert (outcome.kind, outcome.reason) == (OutcomeKind.RETRY, "contact_state_refused")
 
 
 def test_wording_is_not_trusted_outside_a_400() -> None:
