@@ -59,6 +59,13 @@ class Metrics:
             ["tenant", "platform"],
             registry=r,
         )
+        self.lease_waits = Counter(
+            "enricher_lease_waits",
+            "Attempts that found another attempt (usually another replica) calling the vendor "
+            "for the same interaction, and looked again later instead of calling.",
+            ["tenant", "platform"],
+            registry=r,
+        )
         self.vendor_requests = Histogram(
             "enricher_vendor_request_seconds",
             "Vendor call latency by outcome status class.",

@@ -67,6 +67,7 @@ class Service:
                 settings.ledger_url,
                 password=settings.ledger_password,
                 key_prefix=settings.ledger_key_prefix,
+                max_connections=settings.ledger_max_connections,
             )
         )
         self.health = Health(

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     ledger_password_file: Path | None = None
     ledger_key_prefix: str = DEFAULT_KEY_PREFIX
     """Prefix of every Redis key, so several deployments can share one Redis."""
+    ledger_max_connections: int = Field(default=64, ge=1, le=10_000)
+    """Redis connections one replica opens at most; when all are busy an operation waits for
+    one (back-pressure) rather than failing."""
 
     # HTTP surface
     http_host: str = "0.0.0.0"  # noqa: S104 - a pod must answer probes on its pod IP

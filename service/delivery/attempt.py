@@ -1,13 +1,17 @@
 """One delivery attempt for one interaction: the step every lane call runs.
 
-It re-reads the ledger first, so whatever triggered it (a fresh event, a retry, a replay) sends
-the interaction's newest merged snapshot, and a revision the platform already acknowledged is
-never sent again (DESIGN 5.2). Retrying, pacing and parking are the lane's business; this module
-only says what happened.
+It claims the interaction first: one ledger step reads the entry and takes a lease for the
+platform, so whatever triggered it (a fresh event, a retry, a replay, on any replica) sends the
+interaction's newest merged snapshot, only one call per interaction and platform is in flight
+across every replica, and a revision the platform already acknowledged is never sent again. The
+call is abandoned when the lease would run out, so no other replica's newer call can overtake
+it at the vendor; the acknowledgement ends the lease in the same step. Retrying, pacing and
+parking are the lane's business; this module only says what happened.
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import time
 from collections.abc import Mapping
@@ -16,13 +20,22 @@ from datetime import datetime
 from typing import Protocol
 
 from service.events import Scalar
+from service.ledger.base import Claim, Lease
 from service.mapping import FieldProblem, map_fields
 from service.merge import LedgerEntry
 from service.platforms.base import Delivery, PlatformAdapter
 from service.platforms.outcomes import Outcome, OutcomeKind
 from service.tenants import Tenant
 
-__all__ = ["Attempt", "AttemptKind", "Ledgerish", "attempt_delivery", "delivery_of"]
+__all__ = [
+    "LEASE_MARGIN",
+    "Attempt",
+    "AttemptKind",
+    "Ledgerish",
+    "attempt_delivery",
+    "delivery_of",
+    "lease_terms",
+]
 
 
 class AttemptKind(enum.Enum):
@@ -31,6 +44,9 @@ class AttemptKind(enum.Enum):
     """Waiting for the write window (an after-close platform before the close)."""
     UP_TO_DATE = "up_to_date"
     """The platform already acknowledged the latest revision (or the entry expired)."""
+    LEASED = "leased"
+    """Another attempt (on this or another replica) is calling the vendor for this interaction:
+    look again after ``wait`` seconds, when its acknowledgement may cover this change."""
     FAILED = "failed"
 
 
@@ -43,16 +59,30 @@ class Attempt:
     """Whether the vendor was called (only calls count as attempts and feed the governors)."""
     elapsed: float = 0.0
     problems: tuple[FieldProblem, ...] = field(default=())
+    wait: float = 0.0
+    """For LEASED: how long the other owner's lease still runs."""
 
 
 class Ledgerish(Protocol):
     """The two ledger calls an attempt needs (a structural subset of Ledger)."""
 
-    async def get(self, tenant: str, interaction_id: str, now: datetime) -> LedgerEntry | None: ...
+    async def claim(
+        self, tenant: str, interaction_id: str, platform: str, lease: Lease, now: datetime
+    ) -> Claim: ...
 
-    async def mark_delivered(
-        self, tenant: str, interaction_id: str, platform: str, revision: int
+    async def release(
+        self, tenant: str, interaction_id: str, platform: str, lease: Lease, revision: int
     ) -> None: ...
+
+
+LEASE_MARGIN = 2.0
+"""Seconds a lease outlives its call's timeout: the call is abandoned a second before the lease
+ends, and the rest covers the round trip that took the lease."""
+
+
+def lease_terms(owner: str, timeout: float) -> Lease:
+    """The lease for one attempt whose vendor call may take ``timeout`` seconds."""
+    return Lease(owner, timeout + LEASE_MARGIN)
 
 
 async def attempt_delivery(
@@ -63,39 +93,67 @@ async def attempt_delivery(
     interaction_id: str,
     *,
     now: datetime,
+    lease: Lease,
 ) -> Attempt:
     platform = adapter.platform
-    entry = await ledger.get(tenant_name, interaction_id, now)
+    claimed_at = asyncio.get_running_loop().time()
+    claim = await ledger.claim(tenant_name, interaction_id, platform, lease, now)
+    entry = claim.entry
     if entry is None or not entry.pending_for(platform):
+        if claim.granted:
+            await ledger.release(tenant_name, interaction_id, platform, lease, 0)
         return Attempt(AttemptKind.UP_TO_DATE, entry.revision if entry else 0)
-    if adapter.write_window == "after_close" and not entry.is_closed:
-        return Attempt(AttemptKind.HELD, entry.revision)
-    if adapter.write_window == "live" and not entry.ref() and not entry.is_closed:
-        # A live platform needs the session's address; analytics that carry none wait for an
-        # event that does, instead of failing as unroutable.
+    if not claim.granted:
+        return Attempt(AttemptKind.LEASED, entry.revision, wait=claim.held_for)
+    if _waits_for_window(adapter, entry):
+        await ledger.release(tenant_name, interaction_id, platform, lease, 0)
         return Attempt(AttemptKind.HELD, entry.revision)
     mapped = map_fields(entry.field_values(), tenant.fields)
     if not mapped.values:
         # Nothing mapped has a value yet: there is nothing to write, and nothing to wait for.
-        await ledger.mark_delivered(tenant_name, interaction_id, platform, entry.revision)
+        await ledger.release(tenant_name, interaction_id, platform, lease, entry.revision)
         return Attempt(AttemptKind.UP_TO_DATE, entry.revision, problems=mapped.problems)
     started = time.perf_counter()
+    deadline = claimed_at + lease.ttl - LEASE_MARGIN / 2
+    outcome = await _send(adapter, delivery_of(entry, mapped.values), deadline)
+    elapsed = time.perf_counter() - started
+    delivered = outcome.kind is OutcomeKind.DELIVERED
+    await ledger.release(
+        tenant_name, interaction_id, platform, lease, entry.revision if delivered else 0
+    )
+    kind = AttemptKind.DELIVERED if delivered else AttemptKind.FAILED
+    return Attempt(kind, entry.revision, outcome, True, elapsed, mapped.problems)
+
+
+def _waits_for_window(adapter: PlatformAdapter, entry: LedgerEntry) -> bool:
+    if adapter.write_window == "after_close":
+        return not entry.is_closed
+    # A live platform needs the session's address; analytics that carry none wait for an
+    # event that does, instead of failing as unroutable.
+    return adapter.write_window == "live" and not entry.ref() and not entry.is_closed
+
+
+async def _send(adapter: PlatformAdapter, delivery: Delivery, deadline: float) -> Outcome:
+    """The adapter's outcome, or a timeout when the lease's deadline comes first: past it,
+    another replica may claim the interaction and send a newer revision, which this call
+    must not overtake."""
     try:
-        outcome = await adapter.send(delivery_of(entry, mapped.values))
+        async with asyncio.timeout_at(deadline):
+            return await adapter.send(delivery)
+    except TimeoutError:
+        return Outcome(
+            OutcomeKind.RETRY,
+            "timeout",
+            excerpt="abandoned at the delivery lease's deadline",
+            error_class="TransportError",
+        )
     except Exception as exc:  # a request the client refused to build: this change, not all
-        outcome = Outcome(
+        return Outcome(
             OutcomeKind.PERMANENT,
             "unsendable",
             excerpt=type(exc).__name__,
             error_class=type(exc).__name__,
         )
-    elapsed = time.perf_counter() - started
-    if outcome.kind is OutcomeKind.DELIVERED:
-        await ledger.mark_delivered(tenant_name, interaction_id, platform, entry.revision)
-        return Attempt(
-            AttemptKind.DELIVERED, entry.revision, outcome, True, elapsed, mapped.problems
-        )
-    return Attempt(AttemptKind.FAILED, entry.revision, outcome, True, elapsed, mapped.problems)
 
 
 def delivery_of(entry: LedgerEntry, values: Mapping[str, Scalar]) -> Delivery:

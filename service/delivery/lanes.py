@@ -30,7 +30,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import itertools
+import os
 import random
+import secrets
+import socket
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -39,7 +43,13 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 
-from service.delivery.attempt import Attempt, AttemptKind, Ledgerish, attempt_delivery
+from service.delivery.attempt import (
+    Attempt,
+    AttemptKind,
+    Ledgerish,
+    attempt_delivery,
+    lease_terms,
+)
 from service.delivery.backoff import full_jitter
 from service.delivery.fair_share import excess_over_share
 from service.delivery.limits import AimdLimit, Breaker, BreakerState, TokenBucket
@@ -63,6 +73,17 @@ __all__ = [
 log = structlog.get_logger("enricher.lanes")
 
 _OVERLOAD_STATUSES = frozenset({429, 503})
+
+_REPLICA = f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(4)}"
+"""Names this process in the delivery leases it holds, so an operator reading Redis can tell
+which pod holds one; every attempt adds a number of its own, unique in the process."""
+
+_attempt_ids = itertools.count(1)
+
+_LEASE_POLL_BASE = 0.02
+_LEASE_POLL_CAP = 1.0
+"""An attempt that finds the lease held looks again after a jittered, growing pause, never
+later than the lease's end: the holder's call usually ends within the vendor's latency."""
 
 AttemptHook = Callable[[str, str, str, Attempt, datetime], None]
 """Told ``(tenant, interaction_id, platform, attempt, ended_at)`` whenever an attempt ends, so
@@ -136,6 +157,8 @@ class _Slot:
     attempts: int = 0
     """Calls made in the current round (reset when the round settles)."""
     first_failure_at: datetime | None = None
+    lease_waits: int = 0
+    """Times in a row the interaction's lease was found held by another attempt."""
 
 
 class Lane:
@@ -177,7 +200,9 @@ class Lane:
         self._queue: deque[_Slot] = deque()
         self._in_flight = 0
         self._busy_since = 0.0
-        self._stall_after = max(0.1, tenant.delivery.timeout.total_seconds() / 4)
+        self._timeout = tenant.delivery.timeout.total_seconds()
+        self._stall_after = max(0.1, self._timeout / 4)
+        self._lease_waits = metrics.lease_waits.labels(tenant_name, self.platform)
         self._paused_until = 0.0
         self._operator_pause = False
         self._timers: set[asyncio.TimerHandle] = set()
@@ -416,6 +441,7 @@ class Lane:
                 self.tenant_name,
                 slot.interaction_id,
                 now=self._wall(),
+                lease=lease_terms(f"{_REPLICA}/{next(_attempt_ids)}", self._timeout),
             )
         except Exception as exc:  # the ledger failed: the pipeline treats this as fatal
             for waiter in covered:
@@ -427,6 +453,9 @@ class Lane:
             self._in_flight -= 1
             self.last_activity = self._clock()
             self._wake()
+        if result.kind is AttemptKind.LEASED:
+            self._wait_for_lease(slot, result.wait)
+            return
         self._observe(result)
         self._report(slot.interaction_id, result)
         if result.kind is not AttemptKind.FAILED:
@@ -479,6 +508,16 @@ class Lane:
         handle = asyncio.get_running_loop().call_later(delay, fire)
         self._timers.add(handle)
 
+    def _wait_for_lease(self, slot: _Slot, held_for: float) -> None:
+        """Another attempt holds the interaction's lease: look again later, without a call
+        slot and without settling anyone, since the holder's acknowledgement may cover this
+        change, and if it does not, the next look sends it."""
+        self._breaker.probing = False  # no verdict: let the next call probe
+        self._lease_waits.inc()
+        slot.lease_waits += 1
+        pause = full_jitter(slot.lease_waits, _LEASE_POLL_BASE, _LEASE_POLL_CAP, self._rng)
+        self._later(max(0.005, min(held_for, pause)), self._retry, slot)
+
     def _retry(self, slot: _Slot) -> None:
         if not self._closed:
             self._queue.append(slot)
@@ -501,6 +540,7 @@ class Lane:
         slot.waiters = [w for w in slot.waiters if w not in covered and not w.future.done()]
         slot.attempts = 0
         slot.first_failure_at = None
+        slot.lease_waits = 0
         if slot.waiters and not self._closed:
             slot.since = self._clock()
             self._enqueue(slot)

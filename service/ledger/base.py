@@ -3,6 +3,7 @@ pure :func:`service.merge.merge_event`, run inside each backend's atomic section
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
 from urllib.parse import parse_qsl, urlsplit
@@ -14,8 +15,11 @@ from service.merge import LedgerEntry, MergeResult
 
 __all__ = [
     "DEFAULT_KEY_PREFIX",
+    "Claim",
+    "Lease",
     "Ledger",
     "LedgerBackend",
+    "LocalLeases",
     "ledger_backend",
     "open_ledger",
     "redact_url",
@@ -28,6 +32,31 @@ DEFAULT_KEY_PREFIX = "enricher:"
 """Prefix of every Redis key, so several deployments can share one Redis."""
 
 _SUPPORTED = "supported forms are sqlite:///path, redis://host:6379/0 and rediss://host:6380/0"
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """The right to call one platform for one interaction, until ``ttl`` seconds have passed.
+
+    Lanes keep one call per interaction inside a process; the lease keeps it across replicas,
+    whose partitioners may hand one interaction's events to different processes. ``owner`` is
+    unique per attempt, so a late release can never end a successor's lease, and a claim that
+    is repeated after a lost answer is granted again to the same owner."""
+
+    owner: str
+    ttl: float
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """An entry as of one instant, and whether the lease came with it.
+
+    ``held_for`` is how long another owner's lease still runs when it did not: the earliest
+    time the claim could be granted without that owner's release."""
+
+    entry: LedgerEntry | None
+    granted: bool
+    held_for: float = 0.0
 
 
 class Ledger(Protocol):
@@ -45,6 +74,21 @@ class Ledger(Protocol):
         """Record that ``platform`` acknowledged ``revision``; never moves backwards."""
         ...
 
+    async def claim(
+        self, tenant: str, interaction_id: str, platform: str, lease: Lease, now: datetime
+    ) -> Claim:
+        """Read the live entry and, unless another owner holds it, take ``lease``, in one
+        atomic step: whoever holds the lease has read an entry no older than any other
+        holder's, so revisions reach the vendor in order."""
+        ...
+
+    async def release(
+        self, tenant: str, interaction_id: str, platform: str, lease: Lease, revision: int
+    ) -> None:
+        """End ``lease`` (if still held by its owner); a positive ``revision`` is recorded as
+        acknowledged in the same step, so no other owner can claim in between and resend it."""
+        ...
+
     async def flush(self) -> None:
         """Return once every write already accepted is durable, and raise if one was lost:
         awaited before offsets are committed, so a backend may write acknowledgements behind."""
@@ -57,6 +101,31 @@ class Ledger(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class LocalLeases:
+    """Leases for a ledger that one process owns (SQLite, memory): that process's lanes
+    already keep one call per interaction, so a claim is the read, always granted, and a
+    release is the delivery mark."""
+
+    async def get(self, tenant: str, interaction_id: str, now: datetime) -> LedgerEntry | None:
+        raise NotImplementedError
+
+    async def mark_delivered(
+        self, tenant: str, interaction_id: str, platform: str, revision: int
+    ) -> None:
+        raise NotImplementedError
+
+    async def claim(
+        self, tenant: str, interaction_id: str, platform: str, lease: Lease, now: datetime
+    ) -> Claim:
+        return Claim(await self.get(tenant, interaction_id, now), granted=True)
+
+    async def release(
+        self, tenant: str, interaction_id: str, platform: str, lease: Lease, revision: int
+    ) -> None:
+        if revision > 0:
+            await self.mark_delivered(tenant, interaction_id, platform, revision)
 
 
 def ledger_backend(url: str) -> LedgerBackend:
@@ -117,18 +186,22 @@ def open_ledger(
     *,
     password: SecretStr | str | None = None,
     key_prefix: str = DEFAULT_KEY_PREFIX,
+    max_connections: int = 64,
 ) -> Ledger:
     """The backend named by ``ENRICHER_LEDGER_URL``.
 
-    ``password`` and ``key_prefix`` apply to Redis only (``ENRICHER_LEDGER_PASSWORD`` and
-    ``ENRICHER_LEDGER_KEY_PREFIX``); a password may instead be written in the URL.
+    ``password``, ``key_prefix`` and ``max_connections`` apply to Redis only
+    (``ENRICHER_LEDGER_PASSWORD``, ``ENRICHER_LEDGER_KEY_PREFIX`` and
+    ``ENRICHER_LEDGER_MAX_CONNECTIONS``); a password may instead be written in the URL.
     """
     if ledger_backend(url) == "redis":
         from service.ledger.redis import RedisLedger
 
         if isinstance(password, SecretStr):
             password = password.get_secret_value()
-        return RedisLedger(url, password=password, key_prefix=key_prefix)
+        return RedisLedger(
+            url, password=password, key_prefix=key_prefix, max_connections=max_connections
+        )
     from service.ledger.sqlite import SqliteLedger
 
     path = url.removeprefix("sqlite://").removeprefix("/") or ":memory:"

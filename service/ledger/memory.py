@@ -1,18 +1,26 @@
-"""In-memory ledger: the test double for pure-logic tests of the pipeline's drivers."""
+"""In-memory ledger: the test double for pure-logic tests of the pipeline's drivers.
+
+One object may stand for a store shared by several replicas, so it keeps real delivery leases
+(expiring on the monotonic clock), as the Redis ledger does."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from service.events import Event
+from service.ledger.base import Claim, Lease
 from service.merge import LedgerEntry, MergeResult, mark_delivered, merge_event
 
 __all__ = ["MemoryLedger"]
 
 
 class MemoryLedger:
-    def __init__(self) -> None:
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._entries: dict[str, tuple[LedgerEntry, datetime]] = {}
+        self._leases: dict[tuple[str, str], tuple[str, float]] = {}
+        self._clock = clock
 
     async def merge(self, event: Event, now: datetime, retention: timedelta) -> MergeResult:
         result = merge_event(self._live(event.key, now), event, now)
@@ -30,6 +38,28 @@ class MemoryLedger:
         if key in self._entries:
             entry, expires_at = self._entries[key]
             self._entries[key] = (mark_delivered(entry, platform, revision), expires_at)
+
+    async def claim(
+        self, tenant: str, interaction_id: str, platform: str, lease: Lease, now: datetime
+    ) -> Claim:
+        key = (f"{tenant}:{interaction_id}", platform)
+        entry = self._live(key[0], now)
+        at = self._clock()
+        holder = self._leases.get(key)
+        if holder is not None and holder[0] != lease.owner and holder[1] > at:
+            return Claim(entry, granted=False, held_for=holder[1] - at)
+        self._leases[key] = (lease.owner, at + lease.ttl)
+        return Claim(entry, granted=True)
+
+    async def release(
+        self, tenant: str, interaction_id: str, platform: str, lease: Lease, revision: int
+    ) -> None:
+        key = (f"{tenant}:{interaction_id}", platform)
+        holder = self._leases.get(key)
+        if holder is not None and holder[0] == lease.owner:
+            del self._leases[key]
+        if revision > 0:
+            await self.mark_delivered(tenant, interaction_id, platform, revision)
 
     async def purge_expired(self, now: datetime) -> int:
         expired = [key for key, (_, expires_at) in self._entries.items() if expires_at <= now]

@@ -17,6 +17,14 @@ compare-and-set) instead of four, without holding a connection for the whole mer
 Expiry is Redis's: every write sets the TTL relative to Redis's own clock, so replicas whose
 clocks disagree still agree on which entries exist, and nothing has to be purged.
 
+Delivery leases (``{prefix}{tenant:interaction_id}:lease:{platform}``, a string holding the
+owner's token with a ``PX`` expiry) keep one vendor call per interaction and platform across
+replicas. :meth:`RedisLedger.claim` reads the entry and takes the lease in one script, so the
+holder has read an entry at least as new as any earlier holder's; :meth:`RedisLedger.release`
+ends it and raises the acknowledged revision in one script, so nobody can claim in between and
+resend what was just delivered. A replica that dies holding a lease holds it only until the
+lease expires, which the caller sets beyond its call's timeout.
+
 Acknowledgements live in their own hash because they come from every replica's lanes at any
 time: a script raises a platform's revision only upwards, so two replicas acknowledging out of
 order can never move it back, and a merge racing an acknowledgement never has to retry for it.
@@ -34,14 +42,14 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import TryAgainError
 
 from service.delivery.backoff import full_jitter
 from service.events import Event
-from service.ledger.base import DEFAULT_KEY_PREFIX
+from service.ledger.base import DEFAULT_KEY_PREFIX, Claim, Lease
 from service.ledger.codec import decode_entry, encode_entry
 from service.merge import LedgerEntry, MergeResult, merge_event
 
@@ -74,7 +82,40 @@ if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
 return 1
 """
 
+# KEYS: entry, delivered, lease. ARGV: owner, lease TTL ms. The lease is taken when free or
+# already this owner's (a repeated claim after a lost answer); the entry is read either way.
+_CLAIM = """
+local holder = redis.call('GET', KEYS[3])
+local granted = 0
+local wait = 0
+if (not holder) or holder == ARGV[1] then
+  redis.call('SET', KEYS[3], ARGV[1], 'PX', ARGV[2])
+  granted = 1
+else
+  wait = redis.call('PTTL', KEYS[3])
+end
+return {granted, wait, redis.call('GET', KEYS[1]), redis.call('HGETALL', KEYS[2])}
+"""
+
+# KEYS: entry, delivered, lease. ARGV: owner, platform, revision (0: nothing acknowledged).
+_RELEASE = """
+if redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end
+local revision = tonumber(ARGV[3])
+if revision <= 0 then return 0 end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl == -2 then return 0 end
+local known = tonumber(redis.call('HGET', KEYS[2], ARGV[2]) or '0')
+if revision <= known then return 0 end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
+return 1
+"""
+
 _TIMEOUT_SECONDS = 5.0
+DEFAULT_MAX_CONNECTIONS = 64
+"""Connections one replica opens at most. Each ledger operation holds one for a round trip
+only, so a few dozen serve thousands of records in flight; when all are busy the next
+operation waits for one (back-pressure) instead of failing as if Redis were down."""
 
 _Delivered = dict[bytes, bytes]
 """A delivered hash as redis-py returns it: platform -> revision, both as bytes."""
@@ -105,6 +146,7 @@ class RedisLedger:
         password: str | None = None,
         key_prefix: str = DEFAULT_KEY_PREFIX,
         max_attempts: int = 64,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
         if "{" in key_prefix or "}" in key_prefix:
             raise ValueError(f"ledger key prefix {key_prefix!r} may not contain braces")
@@ -116,11 +158,18 @@ class RedisLedger:
         }
         if password is not None:
             options["password"] = password
-        self._redis: Redis = Redis.from_url(url, **options)
+        # A blocking pool waits for a free connection, up to the socket timeout, where the
+        # default pool raises MaxConnectionsError, which reads as an outage.
+        pool = BlockingConnectionPool.from_url(
+            url, max_connections=max_connections, timeout=_TIMEOUT_SECONDS, **options
+        )
+        self._redis: Redis = Redis.from_pool(pool)
         self._prefix = key_prefix
         self._max_attempts = max_attempts
         self._compare_and_set = self._redis.register_script(_COMPARE_AND_SET)
         self._mark_delivered = self._redis.register_script(_MARK_DELIVERED)
+        self._claim = self._redis.register_script(_CLAIM)
+        self._release = self._redis.register_script(_RELEASE)
 
     def keys(self, tenant: str, interaction_id: str) -> tuple[str, str]:
         """The entry key and the delivered-hash key of one interaction."""
@@ -157,6 +206,32 @@ class RedisLedger:
     ) -> None:
         await self._mark_delivered(
             keys=list(self.keys(tenant, interaction_id)), args=[platform, revision]
+        )
+
+    def lease_key(self, tenant: str, interaction_id: str, platform: str) -> str:
+        return f"{self._prefix}{{{tenant}:{interaction_id}}}:lease:{platform}"
+
+    async def claim(
+        self, tenant: str, interaction_id: str, platform: str, lease: Lease, now: datetime
+    ) -> Claim:
+        """``now`` is not consulted: the lease runs on Redis's clock, as entries expire."""
+        entry_key, delivered_key = self.keys(tenant, interaction_id)
+        ttl_ms = max(1, math.ceil(lease.ttl * 1000))
+        granted, wait_ms, raw, flat = await self._claim(
+            keys=[entry_key, delivered_key, self.lease_key(tenant, interaction_id, platform)],
+            args=[lease.owner, ttl_ms],
+        )
+        delivered = dict(zip(flat[::2], flat[1::2], strict=True))
+        held_for = max(0.0, int(wait_ms) / 1000)
+        return Claim(_assemble(raw, delivered), bool(granted), held_for)
+
+    async def release(
+        self, tenant: str, interaction_id: str, platform: str, lease: Lease, revision: int
+    ) -> None:
+        entry_key, delivered_key = self.keys(tenant, interaction_id)
+        await self._release(
+            keys=[entry_key, delivered_key, self.lease_key(tenant, interaction_id, platform)],
+            args=[lease.owner, platform, revision],
         )
 
     async def flush(self) -> None:

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import structlog
 
 from service.events import Event
-from service.ledger.base import Ledger
+from service.ledger.base import Claim, Lease, Ledger
 from service.merge import LedgerEntry, MergeResult
 
 __all__ = ["ResilientLedger", "is_unavailable"]
@@ -122,6 +122,21 @@ class ResilientLedger:
     ) -> None:
         await self._call(
             "mark_delivered", self.inner.mark_delivered, tenant, interaction_id, platform, revision
+        )
+
+    async def claim(
+        self, tenant: str, interaction_id: str, platform: str, lease: Lease, now: datetime
+    ) -> Claim:
+        """Repeatable: a claim whose answer was lost is granted again to the same owner."""
+        return await self._call(
+            "claim", self.inner.claim, tenant, interaction_id, platform, lease, now
+        )
+
+    async def release(
+        self, tenant: str, interaction_id: str, platform: str, lease: Lease, revision: int
+    ) -> None:
+        await self._call(
+            "release", self.inner.release, tenant, interaction_id, platform, lease, revision
         )
 
     async def flush(self) -> None:

@@ -48,6 +48,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from service.events import Event
+from service.ledger.base import LocalLeases
 from service.ledger.codec import decode_entry, encode_entry
 from service.merge import LedgerEntry, MergeResult, mark_delivered, merge_event
 
@@ -99,7 +100,7 @@ class _Op:
     the operation needs no savepoint of its own (two statements fewer per merge)."""
 
 
-class SqliteLedger:
+class SqliteLedger(LocalLeases):
     def __init__(self, path: str, *, max_batch: int = 512, cache_size: int = 16_384) -> None:
         self._path = path
         self._max_batch = max_batch

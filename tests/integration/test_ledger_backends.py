@@ -28,7 +28,7 @@ import redis
 import redis.asyncio
 from pydantic import SecretStr
 
-from service.ledger.base import Ledger, open_ledger
+from service.ledger.base import Lease, Ledger, open_ledger
 from service.ledger.codec import encode_entry
 from service.ledger.memory import MemoryLedger
 from service.ledger.redis import LedgerContentionError, RedisLedger
@@ -611,6 +611,9 @@ async def test_redis_password_and_acl_confined_to_the_prefix(
         entry = await ledger.get("acme", "call-1", NOW)
         assert entry is not None
         assert entry.delivered == {"nice-cxone": 1}
+        lease = Lease("replica-a/1", 5.0)
+        assert (await ledger.claim("acme", "call-1", "nice-cxone", lease, NOW)).granted
+        await ledger.release("acme", "call-1", "nice-cxone", lease, 1)
     finally:
         await ledger.close()
     outside = open_ledger(url, password=password, key_prefix=f"x{redis_prefix}")
@@ -625,3 +628,90 @@ async def test_redis_password_and_acl_confined_to_the_prefix(
             await wrong.ping()
     finally:
         await wrong.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Delivery leases: one vendor call per interaction and platform across replicas
+
+
+async def test_a_claim_reads_the_entry_and_is_granted_when_free(ledger: Ledger) -> None:
+    await ledger.merge(closed(fields={"crm": "A-1"}), NOW, WEEK)
+    claim = await ledger.claim("acme", "call-1", "nice-cxone", Lease("a/1", 5.0), NOW)
+    assert claim.granted
+    assert claim.entry is not None
+    assert claim.entry.fields["crm"].value == "A-1"
+
+
+async def test_release_with_a_revision_acknowledges_it(ledger: Ledger) -> None:
+    await ledger.merge(closed(fields={"crm": "A-1"}), NOW, WEEK)
+    lease = Lease("a/1", 5.0)
+    await ledger.claim("acme", "call-1", "nice-cxone", lease, NOW)
+    await ledger.release("acme", "call-1", "nice-cxone", lease, 1)
+    entry = await ledger.get("acme", "call-1", NOW)
+    assert entry is not None
+    assert entry.delivered == {"nice-cxone": 1}
+    assert not entry.pending_for("nice-cxone")
+
+
+async def test_a_lease_keeps_a_second_replica_from_calling(shared_store: Store) -> None:
+    """Two replicas claim the same interaction: one holds the lease until it releases it; the
+    other is told how long it still runs, and gets it after the release, reading the
+    acknowledgement the holder wrote in the same step."""
+    first, second = await shared_store.started_replicas(2)
+    await first.merge(closed(fields={"crm": "A-1"}), NOW, WEEK)
+    held = Lease("a/1", 5.0)
+    assert (await first.claim("acme", "call-1", "nice-cxone", held, NOW)).granted
+    refused = await second.claim("acme", "call-1", "nice-cxone", Lease("b/1", 5.0), NOW)
+    assert not refused.granted
+    assert 4.0 < refused.held_for <= 5.0
+    assert refused.entry is not None
+    other_platform = await second.claim("acme", "call-1", "sinch", Lease("b/2", 5.0), NOW)
+    assert other_platform.granted
+
+    await second.release("acme", "call-1", "nice-cxone", Lease("b/1", 5.0), 0)
+    still = await second.claim("acme", "call-1", "nice-cxone", Lease("b/3", 5.0), NOW)
+    assert not still.granted, "only the owner's release ends a lease"
+
+    await first.release("acme", "call-1", "nice-cxone", held, 1)
+    after = await second.claim("acme", "call-1", "nice-cxone", Lease("b/4", 5.0), NOW)
+    assert after.granted
+    assert after.entry is not None
+    assert not after.entry.pending_for("nice-cxone")
+
+
+async def test_a_lease_is_granted_again_to_its_owner_and_expires(shared_store: Store) -> None:
+    """A claim repeated after a lost answer is granted to the same owner; a holder that died
+    holds the lease only until it expires."""
+    ledger = shared_store.replica()
+    await ledger.merge(closed(fields={"crm": "A-1"}), NOW, WEEK)
+    lease = Lease("a/1", 0.3)
+    assert (await ledger.claim("acme", "call-1", "nice-cxone", lease, NOW)).granted
+    assert (await ledger.claim("acme", "call-1", "nice-cxone", lease, NOW)).granted
+    other = Lease("b/1", 5.0)
+    assert not (await ledger.claim("acme", "call-1", "nice-cxone", other, NOW)).granted
+    await asyncio.sleep(0.35)
+    assert (await ledger.claim("acme", "call-1", "nice-cxone", other, NOW)).granted
+
+
+async def test_redis_lease_lives_beside_the_entry_under_the_prefix(
+    redis_ledger: RedisLedger, redis_prefix: str, raw_redis: redis.asyncio.Redis
+) -> None:
+    await redis_ledger.merge(closed(fields={"crm": "A-1"}), NOW, WEEK)
+    await redis_ledger.claim("acme", "call-1", "nice-cxone", Lease("a/1", 5.0), NOW)
+    key = f"{redis_prefix}{{acme:call-1}}:lease:nice-cxone"
+    assert await raw_redis.get(key) == b"a/1"
+    assert 4000 < await raw_redis.pttl(key) <= 5000
+
+
+async def test_redis_pool_full_waits_instead_of_failing(redis_url: str, redis_prefix: str) -> None:
+    """More operations at once than the pool has connections: they queue for a connection
+    (back-pressure) instead of failing as if Redis were down."""
+    ledger = RedisLedger(redis_url, key_prefix=redis_prefix, max_connections=2)
+    try:
+        await asyncio.gather(
+            *(ledger.merge(closed(interaction_id=f"call-{n}"), NOW, WEEK) for n in range(200))
+        )
+        entries = await asyncio.gather(*(ledger.get("acme", f"call-{n}", NOW) for n in range(200)))
+        assert all(entry is not None for entry in entries)
+    finally:
+        await ledger.close()

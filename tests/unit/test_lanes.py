@@ -534,3 +534,29 @@ async def test_a_full_pipeline_makes_room_only_from_a_lane_that_is_behind_for_on
     stuck.gate.set()
     await settle(*futures[:4])
     await lanes.close()
+
+
+async def test_two_replicas_never_call_for_one_interaction_at_once() -> None:
+    """Two lanes on one shared ledger stand for two replicas that read one interaction's events
+    from different partitions: the second waits for the first's call (the lease), then sends
+    the newer revision, so the vendor sees the revisions in order and never two at once."""
+    adapter = Adapter()
+    adapter.gate.clear()
+    shared = MemoryLedger()
+    first, _ = await make_lane(adapter, shared)
+    second, _ = await make_lane(adapter, shared)
+    await merge(shared, closed(fields={"crm": "A-1"}))
+    older = first.submit("call-1", FRESH)
+    await adapter.until_sent(1)
+    await merge(shared, analytics(fields={"crm": "A-2"}, at=T0 + timedelta(minutes=3)))
+    newer = second.submit("call-1", FRESH)
+    await asyncio.sleep(0.1)
+    assert len(adapter.sent) == 1, "the second replica called while the first held the lease"
+    adapter.gate.set()
+    done = await settle(older, newer)
+    assert [d.revision for d in adapter.sent] == [1, 2]
+    assert adapter.max_parallel_per_interaction == 1
+    assert [s.kind for s in done] == [SettlementKind.DONE, SettlementKind.DONE]
+    assert done[1].revision == 2
+    await first.close()
+    await second.close()
