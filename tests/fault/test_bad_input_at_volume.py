@@ -33,6 +33,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 from service.delivery.dlq_reader import DeadLetterRecord
+from tests.fault.cluster import out_of_order
 from tests.integration.conftest import TENANTS_YAML, Running, wait_for
 from tests.unit.factories import analytics_json, closed_json
 
@@ -739,6 +740,7 @@ async def test_hundreds_of_mixed_records_are_each_delivered_or_dead_lettered_wit
         healthz_after = (await running.http.get("/healthz")).status_code
         bad_input_total = metric_total(running, "enricher_bad_input_total")
         delivered_total = metric_total(running, "enricher_delivered_total")
+        stale = out_of_order(await running.sim.puts())
         service_stopped = running.task.done()
         topic_names = {
             "closed": running.settings.topic_closed,
@@ -771,6 +773,7 @@ async def test_hundreds_of_mixed_records_are_each_delivered_or_dead_lettered_wit
         f"lost #{r.n} {r.kind}: key={short(r.key)} value={short(r.value)}" for r in lost
     )
     assert valid_dead == set(), [by_trace[n][0].provenance for n in sorted(valid_dead)]
+    assert stale == {}, f"the vendor took an older revision after a newer one: {stale}"
     assert None not in by_trace, "a dead letter lost the original record's headers"
     for n, record in invalid.items():
         [letter] = by_trace[n]

@@ -27,6 +27,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from service.runtime import Service
 from service.tenants import parse_tenants
 from tests.fault.broker_restart_support import PersistentBroker, persistent_broker, s3_server
+from tests.fault.cluster import out_of_order
 from tests.fixtures.nice import Sim
 from tests.integration.conftest import SECRETS, TENANTS_YAML, service_settings, wait_for
 from tests.unit.factories import closed_json
@@ -207,6 +208,7 @@ async def test_broker_restart_mid_run_loses_nothing(
     per_contact = delivered_contacts(puts)
     lost = [n for n in range(INTERACTIONS) if await sim.fields(contact_of(n)) != expected_fields(n)]
     duplicates = sum(per_contact.values()) - len(per_contact)
+    stale = out_of_order(puts)
     # Records the service processed more than once: read again after a rebalance, or written
     # twice by a producer retry. Either may cost a duplicate vendor write, never a lost one.
     reread = metric_total(service, "enricher_consumed") - INTERACTIONS
@@ -219,13 +221,15 @@ async def test_broker_restart_mid_run_loses_nothing(
     print(
         f"\nbroker restart: {INTERACTIONS} events sent, 1 fault injected (SIGTERM, Tansu exited "
         f"after {down_at - terminated_at:.1f}s, down {back_at - down_at:.1f}s, restart "
-        f"{broker.started_in or 0:.2f}s), lost {len(lost)}, duplicates {duplicates}, "
+        f"{broker.started_in or 0:.2f}s), lost {len(lost)}, went backwards {len(stale)}, "
+        f"duplicates {duplicates}, "
         f"re-read {reread:.0f}, recovery {recovery:.2f}s (broker back -> first delivery), "
         f"not ready {_since(dropped, down_at)} after the broker went down, ready again "
         f"{_since(returned, back_at)} after it came back"
     )
 
     assert lost == [], f"interactions lost: {lost[:20]}"
+    assert stale == {}, f"the vendor took an older revision after a newer one: {stale}"
     assert metric_total(service, "enricher_dead_lettered") == 0
     assert after_back, "nothing was delivered after the broker came back"
     # The group's offsets, committed through the restarted broker, cover every record. When

@@ -43,6 +43,7 @@ async def test_sigterm_drains_in_flight_calls_commits_and_exits_zero(
             events_sent=load.sent,
             faults_injected="SIGTERM with every call in flight",
             lost=len(delivered_at_exit),
+            went_backwards=len(stale := await load.out_of_order()),
             duplicates=await load.puts() - puts,
             not_ready_after_s=round(not_ready, 2),
             exit_after_s=round(exit_after, 1),
@@ -50,6 +51,7 @@ async def test_sigterm_drains_in_flight_calls_commits_and_exits_zero(
         assert code == 0, group.log_tail()
         assert delivered_at_exit == [], line  # the drain finished the calls in flight
         assert await load.puts() == puts, line  # and committed them: nothing read again
+        assert stale == {}, line
 
 
 async def test_a_drain_budget_that_runs_out_abandons_calls_and_the_successor_sends_them(
@@ -77,10 +79,12 @@ async def test_a_drain_budget_that_runs_out_abandons_calls_and_the_successor_sen
             events_sent=load.sent,
             faults_injected="SIGTERM, 1 s budget, 4 s vendor",
             lost=len(await load.missing()),
+            went_backwards=len(stale := await load.out_of_order()),
             exit_after_s=round(exit_after, 1),
             recovery_s=round(settle, 1),
         )
         assert code == 0, group.log_tail()
+        assert stale == {}, line
         assert exit_after < 6, line  # the budget, not the vendor, decided when it stopped
 
 

@@ -109,6 +109,7 @@ async def test_a_ledger_restart_under_load_loses_nothing(
             events_sent=load.sent,
             faults_injected=f"redis stopped for {down_for:g}s under load",
             lost=len(missing),
+            went_backwards=len(stale := await load.out_of_order()),
             duplicates=await load.duplicates(),
             readiness_dropped_after_s=round(saw_not_ready, 1),
             ready_again_after_s=round(ready_again, 1),
@@ -116,6 +117,7 @@ async def test_a_ledger_restart_under_load_loses_nothing(
         )
         assert restarts == [], "a replica exited on the ledger outage\n" + group.log_tail()
         assert missing == [], line + group.log_tail()
+        assert stale == {}, line
 
 
 async def _any_not_ready(replicas: list[Replica]) -> bool:

@@ -43,11 +43,13 @@ async def test_kill_9_at_random_moments_ten_times_loses_nothing(
             events_sent=load.sent,
             faults_injected=f"{kills} SIGKILLs",
             lost=len(missing),
+            went_backwards=len(stale := await load.out_of_order()),
             duplicates=await load.duplicates(),
             accepted_puts=await load.puts(),
             recovery_s=round(settle, 1),
         )
         assert missing == [], line + group.log_tail()
+        assert stale == {}, line
         assert time.monotonic() - started < 121
 
 
@@ -75,11 +77,13 @@ async def test_scaling_from_one_to_three_replicas_and_back_loses_nothing(
             events_sent=load.sent,
             faults_injected="2 replicas added, then 2 stopped",
             lost=len(missing),
+            went_backwards=len(stale := await load.out_of_order()),
             duplicates=await load.duplicates(),
             recovery_s=round(settle, 1),
         )
         assert codes == [0, 0], group.log_tail()
         assert missing == [], line + group.log_tail()
+        assert stale == {}, line
 
 
 @pytest.mark.timeout(240)

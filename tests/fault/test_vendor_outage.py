@@ -84,12 +84,14 @@ async def test_a_minute_long_vendor_outage_is_survived_without_a_retry_storm(
             events_sent=acme.sent + globex.sent,
             faults_injected=f"{OUTAGE_503:g}s of 503 then {OUTAGE_TIMEOUTS:g}s of timeouts",
             lost=len(missing),
+            went_backwards=len(stale := await acme.out_of_order()),
             duplicates=await acme.duplicates() + await globex.duplicates(),
             acme_calls_during_outage=len(calls),
             globex_lag_after_last_event_s=round(globex_lag, 1),
             recovery_s=round(recovery, 1),
         )
         assert missing == [], line + group.log_tail()
+        assert stale == {}, line
         # 150 interactions, 4 attempts each, per retry tier, would be hundreds of calls; the
         # breaker lets a probe through per cool-down and spills the rest without a call.
         assert len(calls) < 60, line
