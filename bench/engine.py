@@ -25,6 +25,11 @@ answered PUT to the last.
 5. peak resident memory (VmHWM) of the service process over all runs, beside the bare
    consumer's.
 
+With ``--redis URL`` (default: ``ENRICHER_TEST_REDIS``, else a Redis answering on 127.0.0.1:6379;
+``--redis none`` to skip), figures 1 and 2 are also run with the Redis ledger on the same
+backlogs, in the same run as the SQLite rows, and the service's CPU per delivery on each
+ledger is compared: what one store shared by every replica (and its delivery leases) costs.
+
 The machine is shared: broker, vendor, producer and consumer compete for 2 cores, so the vendor's
 CPU use is printed with each run to show it was not the limit.
 """
@@ -68,6 +73,7 @@ from service.dev.broker import EmbeddedBroker
 from service.kafka_admin import ensure_topics
 
 PARTITIONS = 8
+LOCAL_REDIS = "redis://127.0.0.1:6379/0"
 NEVER_ANSWERS_MS = 600_000
 
 
@@ -107,6 +113,11 @@ class Run:
     vendor_cpu: float
     consumer_cpu: float = 0.0
     report: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def cpu_per_delivery(self) -> float:
+        """The consumer's CPU microseconds per delivery (0 when not measured)."""
+        return self.consumer_cpu / self.drain.count * 1e6 if self.drain.count else 0.0
 
     def describe(self) -> str:
         wall = max(self.drain.seconds, 1e-9)
@@ -155,9 +166,20 @@ class Bench:
         return topic
 
     def service_spec(
-        self, topic: str, tenants: dict[str, tuple[str, float]], ledger_dir: str | None = None
+        self,
+        topic: str,
+        tenants: dict[str, tuple[str, float]],
+        ledger_dir: str | None = None,
+        redis: bool = False,
     ) -> ServiceSpec:
         suffix = uuid.uuid4().hex[:10]
+        ledger = (
+            {"ledger_url": self.args.redis, "ledger_key_prefix": f"bench-{suffix}:"}
+            if redis
+            else {
+                "ledger_url": f"sqlite:///{ledger_dir or self.ledger_dir}/ledger-{suffix}.sqlite3"
+            }
+        )
         settings = {
             "kafka_bootstrap_servers": self.broker,
             "kafka_enable_idempotence": False,
@@ -170,7 +192,7 @@ class Bench:
             "topic_dlq": f"dlq-{suffix}",
             "topic_retry_prefix": f"retry-{suffix}.",
             "group_id": f"enricher-{suffix}",
-            "ledger_url": f"sqlite:///{ledger_dir or self.ledger_dir}/ledger-{suffix}.sqlite3",
+            **ledger,
             "http_host": "127.0.0.1",
             "http_port": 0,
             "max_in_flight": self.args.max_in_flight,
@@ -238,6 +260,7 @@ class Bench:
         print(f"1/4. fast vendor (0 ms), service and bare consumer alternately, {rounds} rounds")
 
         services: list[float] = []
+        cpus: list[float] = []
         bares: list[float] = []
         for number in range(1, rounds + 1):
             last = number == rounds  # the steady load comes last: it adds to the topics
@@ -247,6 +270,7 @@ class Bench:
             )
             service = await self.measure("service", child, self.vendor, self.fast_stub, count)
             services.append(service.drain.rate)
+            cpus.append(service.cpu_per_delivery)
             if last:
                 rate = statistics.median(services) / 2
                 p50, p99, seen = await self.steady_latency(service_topic, "s4", rate)
@@ -279,6 +303,8 @@ class Bench:
 
         ratio = value / base if base else 0.0
         self.rows.append(Row("1 fast vendor", value, base, "/s", ">= 0.6x", ratio >= 0.6))
+        if self.args.redis:
+            await self.on_redis("1", service_topic, count, base, statistics.median(cpus))
         if on_disk is not None:
             ok = on_disk / base >= 0.6 if base else False
             self.rows.append(Row("1 fast vendor, disk ledger", on_disk, base, "/s", ">= 0.6x", ok))
@@ -333,6 +359,35 @@ class Bench:
         self.rows.append(Row("2 100 ms vendor", value, base, "/s", ">= 25x", ratio_ok))
         self.rows.append(
             Row("2 100 ms vendor, absolute", value, None, "/s", ">= 2000", value >= 2000)
+        )
+        if self.args.redis:
+            await self.vendor.set_latency(100)
+            await self.on_redis("2", topic, count, base, service.cpu_per_delivery)
+            await self.vendor.set_latency(0)
+
+    async def on_redis(
+        self, figure: str, topic: str, count: int, baseline: float, sqlite_cpu: float
+    ) -> None:
+        """Figure ``figure`` again on the same backlog with the Redis ledger: its rate against
+        the same baseline, and its CPU per delivery against the SQLite runs'."""
+        await self.vendor.reset()
+        spec = self.service_spec(topic, self._acme_alone(), redis=True)
+        child = Child.start(self.context, service_main, spec)
+        run = await self.measure("service, Redis ledger", child, self.vendor, self.fast_stub, count)
+        await self.stop(child, run, None)
+        await _forget_redis_keys(self.args.redis, spec.settings["ledger_key_prefix"])
+        rate = run.drain.rate
+        target = ">= 0.6x" if figure == "1" else ">= 25x"
+        self.rows.append(Row(f"{figure} Redis ledger", rate, baseline, "/s", target, None))
+        self.rows.append(
+            Row(
+                f"{figure} CPU/delivery Redis:SQLite",
+                run.cpu_per_delivery,
+                sqlite_cpu,
+                "us",
+                "<= 1.5x",
+                bool(sqlite_cpu) and run.cpu_per_delivery / sqlite_cpu <= 1.5,
+            )
         )
 
     async def isolation(self) -> None:
@@ -399,6 +454,32 @@ class Bench:
 
     def _acme_alone(self) -> dict[str, tuple[str, float]]:
         return {"acme": (self.fast_stub.url, 10.0)}
+
+
+async def _forget_redis_keys(url: str, prefix: str) -> None:
+    """A benchmark's ledger is not kept: its keys would expire only after the retention."""
+    from redis.asyncio import Redis
+
+    async with Redis.from_url(url) as client:
+        batch = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
+        for start in range(0, len(batch), 1000):
+            await client.delete(*batch[start : start + 1000])
+
+
+def _default_redis() -> str | None:
+    """``ENRICHER_TEST_REDIS``, else the local Redis if it answers, else None (no rows)."""
+    configured = os.environ.get("ENRICHER_TEST_REDIS", "").strip()
+    if configured:
+        return configured
+    import redis
+
+    client = redis.Redis.from_url(LOCAL_REDIS, socket_connect_timeout=1, socket_timeout=2)
+    try:
+        return LOCAL_REDIS if client.ping() else None
+    except redis.RedisError:
+        return None
+    finally:
+        client.close()
 
 
 def _print_acme(label: str, run: Run) -> None:
@@ -484,6 +565,12 @@ def main() -> None:
         help="where the services keep their SQLite ledgers (default: tmpfs, so the engine and "
         "not the disk's fsync is measured; figure 1 is also run briefly with the ledger on disk)",
     )
+    parser.add_argument(
+        "--redis",
+        default=None,
+        help="Redis URL for the Redis-ledger rows of figures 1 and 2 (default: "
+        "ENRICHER_TEST_REDIS, else a Redis answering on 127.0.0.1:6379); 'none' skips them",
+    )
     parser.add_argument("--no-uvloop", action="store_true")
     parser.add_argument(
         "--only",
@@ -491,6 +578,7 @@ def main() -> None:
         help="which runs to make: 1 (figures 1 and 4), 2, 3, in any combination (default 123)",
     )
     args = parser.parse_args()
+    args.redis = None if args.redis == "none" else args.redis or _default_redis()
     use_uvloop(wanted=not args.no_uvloop)
     asyncio.run(main_async(args))
 
