@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -70,14 +70,19 @@ class Ledgerish(Protocol):
         self, tenant: str, interaction_id: str, platform: str, lease: Lease, now: datetime
     ) -> Claim: ...
 
+    async def renew(
+        self, tenant: str, interaction_id: str, platform: str, lease: Lease
+    ) -> bool: ...
+
     async def release(
         self, tenant: str, interaction_id: str, platform: str, lease: Lease, revision: int
     ) -> None: ...
 
 
 LEASE_MARGIN = 2.0
-"""Seconds a lease outlives its call's timeout: the call is abandoned a second before the lease
-ends, and the rest covers the round trip that took the lease."""
+"""Seconds a lease outlives one request's timeout: the call is abandoned a second before the
+lease ends, and the rest covers the round trip that took or renewed the lease. A call that
+makes several requests (a token, then the write) renews its lease every third of it."""
 
 
 def lease_terms(owner: str, timeout: float) -> Lease:
@@ -114,8 +119,10 @@ async def attempt_delivery(
         await ledger.release(tenant_name, interaction_id, platform, lease, entry.revision)
         return Attempt(AttemptKind.UP_TO_DATE, entry.revision, problems=mapped.problems)
     started = time.perf_counter()
-    deadline = claimed_at + lease.ttl - LEASE_MARGIN / 2
-    outcome = await _send(adapter, delivery_of(entry, mapped.values), deadline)
+    renewal = _Renewal(
+        lambda: ledger.renew(tenant_name, interaction_id, platform, lease), lease.ttl, claimed_at
+    )
+    outcome = await _send(adapter, delivery_of(entry, mapped.values), renewal)
     elapsed = time.perf_counter() - started
     delivered = outcome.kind is OutcomeKind.DELIVERED
     await ledger.release(
@@ -133,13 +140,69 @@ def _waits_for_window(adapter: PlatformAdapter, entry: LedgerEntry) -> bool:
     return adapter.write_window == "live" and not entry.ref() and not entry.is_closed
 
 
-async def _send(adapter: PlatformAdapter, delivery: Delivery, deadline: float) -> Outcome:
+class _Renewal:
+    """Keeps a call's lease while the call lives, and ends the call when it cannot.
+
+    The call runs under a timeout at the lease's deadline. A third of the way into the lease a
+    renewal is sent; when it succeeds the deadline moves with it, when the lease turns out to
+    be lost (it expired and may be another owner's now) the call is ended at once, and when
+    the store does not answer in time the old deadline stands. Calls that end within a third
+    of the lease, nearly all of them, cost one timer and no round trip."""
+
+    def __init__(self, renew: Callable[[], Awaitable[bool]], ttl: float, since: float) -> None:
+        self._renew = renew
+        self._ttl = ttl
+        self._loop = asyncio.get_running_loop()
+        self._slack = min(LEASE_MARGIN / 2, ttl / 4)
+        self.deadline = since + ttl - self._slack
+        self._timeout: asyncio.Timeout | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._next = since + ttl / 3
+
+    def watch(self, timeout: asyncio.Timeout) -> None:
+        self._timeout = timeout
+        self._timer = self._loop.call_at(self._next, self._fire)
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._task is not None:
+            self._task.cancel()
+
+    def _fire(self) -> None:
+        self._task = self._loop.create_task(self._renewed())
+
+    async def _renewed(self) -> None:
+        asked = self._loop.time()
+        try:
+            held: bool | None = await asyncio.wait_for(
+                self._renew(), max(0.0, self.deadline - asked)
+            )
+        except Exception:  # no answer in time: the current deadline stands
+            held = None
+        if self._timeout is None:
+            return
+        if held is False:
+            self._timeout.reschedule(self._loop.time())
+            return
+        if held:
+            self.deadline = asked + self._ttl - self._slack
+            self._timeout.reschedule(self.deadline)
+        self._timer = self._loop.call_at(asked + self._ttl / 3, self._fire)
+
+
+async def _send(adapter: PlatformAdapter, delivery: Delivery, renewal: _Renewal) -> Outcome:
     """The adapter's outcome, or a timeout when the lease's deadline comes first: past it,
     another replica may claim the interaction and send a newer revision, which this call
     must not overtake."""
     try:
-        async with asyncio.timeout_at(deadline):
-            return await adapter.send(delivery)
+        async with asyncio.timeout_at(renewal.deadline) as timeout:
+            renewal.watch(timeout)
+            try:
+                return await adapter.send(delivery)
+            finally:
+                renewal.stop()
     except TimeoutError:
         return Outcome(
             OutcomeKind.RETRY,

@@ -82,6 +82,12 @@ class Ledger(Protocol):
         holder's, so revisions reach the vendor in order."""
         ...
 
+    async def renew(self, tenant: str, interaction_id: str, platform: str, lease: Lease) -> bool:
+        """Run ``lease`` for its ``ttl`` again from now, if its owner still holds it: a call
+        that takes several requests (a token, then the write) keeps its lease while it lives,
+        and loses it within one ``ttl`` of its process dying."""
+        ...
+
     async def release(
         self, tenant: str, interaction_id: str, platform: str, lease: Lease, revision: int
     ) -> None:
@@ -120,6 +126,9 @@ class LocalLeases:
         self, tenant: str, interaction_id: str, platform: str, lease: Lease, now: datetime
     ) -> Claim:
         return Claim(await self.get(tenant, interaction_id, now), granted=True)
+
+    async def renew(self, tenant: str, interaction_id: str, platform: str, lease: Lease) -> bool:
+        return True
 
     async def release(
         self, tenant: str, interaction_id: str, platform: str, lease: Lease, revision: int

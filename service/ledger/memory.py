@@ -51,6 +51,15 @@ class MemoryLedger:
         self._leases[key] = (lease.owner, at + lease.ttl)
         return Claim(entry, granted=True)
 
+    async def renew(self, tenant: str, interaction_id: str, platform: str, lease: Lease) -> bool:
+        key = (f"{tenant}:{interaction_id}", platform)
+        holder = self._leases.get(key)
+        at = self._clock()
+        if holder is None or holder[0] != lease.owner or holder[1] <= at:
+            return False
+        self._leases[key] = (lease.owner, at + lease.ttl)
+        return True
+
     async def release(
         self, tenant: str, interaction_id: str, platform: str, lease: Lease, revision: int
     ) -> None:

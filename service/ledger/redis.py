@@ -97,6 +97,13 @@ end
 return {granted, wait, redis.call('GET', KEYS[1]), redis.call('HGETALL', KEYS[2])}
 """
 
+# KEYS: lease. ARGV: owner, lease TTL ms.
+_RENEW = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
 # KEYS: entry, delivered, lease. ARGV: owner, platform, revision (0: nothing acknowledged).
 _RELEASE = """
 if redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end
@@ -170,6 +177,7 @@ class RedisLedger:
         self._mark_delivered = self._redis.register_script(_MARK_DELIVERED)
         self._claim = self._redis.register_script(_CLAIM)
         self._release = self._redis.register_script(_RELEASE)
+        self._renew = self._redis.register_script(_RENEW)
 
     def keys(self, tenant: str, interaction_id: str) -> tuple[str, str]:
         """The entry key and the delivered-hash key of one interaction."""
@@ -224,6 +232,13 @@ class RedisLedger:
         delivered = dict(zip(flat[::2], flat[1::2], strict=True))
         held_for = max(0.0, int(wait_ms) / 1000)
         return Claim(_assemble(raw, delivered), bool(granted), held_for)
+
+    async def renew(self, tenant: str, interaction_id: str, platform: str, lease: Lease) -> bool:
+        ttl_ms = max(1, math.ceil(lease.ttl * 1000))
+        renewed = await self._renew(
+            keys=[self.lease_key(tenant, interaction_id, platform)], args=[lease.owner, ttl_ms]
+        )
+        return bool(renewed)
 
     async def release(
         self, tenant: str, interaction_id: str, platform: str, lease: Lease, revision: int

@@ -132,6 +132,11 @@ class ResilientLedger:
             "claim", self.inner.claim, tenant, interaction_id, platform, lease, now
         )
 
+    async def renew(self, tenant: str, interaction_id: str, platform: str, lease: Lease) -> bool:
+        """Not retried: a renewal that cannot reach the store in time has failed, and the call
+        it covers must end before the lease does."""
+        return await self.inner.renew(tenant, interaction_id, platform, lease)
+
     async def release(
         self, tenant: str, interaction_id: str, platform: str, lease: Lease, revision: int
     ) -> None:
