@@ -17,7 +17,10 @@ is kept.
 An unexpected error (the ledger failing, a DLQ or retry write failing) is fatal by design: the
 loop stops without committing past the record, ``/healthz`` fails and the process exits
 non-zero, so the orchestrator restarts it and the record is read again. A silently dead task
-that keeps the pod "healthy" would be worse.
+that keeps the pod "healthy" would be worse. A write refused because of the record itself (too
+large once our headers are on it) is not such an error: the sinks write it without its value
+(:mod:`service.delivery.fit`), and a copy read back that way is restored from its source
+position before anything else looks at it.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ test producer raises its own ``max_request_size`` to write them.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -20,6 +21,7 @@ from service.delivery.dlq_reader import DeadLetterRecord
 from service.delivery.originals import KafkaOriginals, Original
 from tests.integration.conftest import Running, wait_for
 from tests.integration.test_end_to_end import closed_event, stored
+from tests.integration.test_replay_bound import enricher
 
 pytestmark = pytest.mark.integration
 
@@ -190,3 +192,97 @@ async def test_an_original_is_fetched_from_its_position_and_reported_gone_when_i
         assert await originals.fetch(topic + "-deleted", 0, 0) is None
     finally:
         await originals.close()
+
+
+async def test_a_dead_letter_without_its_value_is_replayed_from_its_original_or_skipped_if_gone(
+    run_service: Any, kafka_bootstrap: str
+) -> None:
+    """The trial's record, replayed: the original is fetched back from the input topic (its
+    replay copy is too large as well, so it is parked without its value and restored again),
+    and a letter whose original is gone is skipped and counted, never sent empty."""
+    async with run_service() as running:
+        s = running.settings
+        producer = await big_producer(kafka_bootstrap)
+        try:
+            await producer.send_and_wait(
+                s.topic_closed, key=b"acme:i-big", value=b"x" * 1_048_400, partition=0
+            )
+            # A letter like the service writes for a record the input topic no longer holds.
+            await producer.send_and_wait(
+                s.topic_dlq,
+                key=b"acme:i-gone",
+                value=b"",
+                headers=[
+                    ("enricher.reason", b"too_large"),
+                    ("enricher.tenant", b"acme"),
+                    ("enricher.source_topic", s.topic_closed.encode()),
+                    ("enricher.source_partition", b"1"),
+                    ("enricher.source_offset", b"5000"),
+                    ("enricher.omitted", b"value"),
+                    ("enricher.value_size", b"2000000"),
+                ],
+            )
+        finally:
+            await producer.stop()
+
+        async def first_letter() -> bool:
+            return len(await running.dead_letters()) == 2
+
+        await wait_for(first_letter, 30, "the oversized record's dead letter")
+        _, _, out = await enricher(running, "dlq", "replay", "--tenant", "acme")
+        assert "selected 2; replayed 1" in out, out
+        assert "skipped 1 dead-lettered without their value whose original is gone" in out, out
+
+        async def back() -> bool:
+            return len(await running.dead_letters()) == 3
+
+        await wait_for(back, 30, "the replayed record back in the DLQ")
+        big = [
+            r
+            for r in await running.dead_letters()
+            if r.provenance.get("source_offset") == "0" and r.provenance.get("replays") == "1"
+        ]
+        [again] = big
+        p = again.provenance
+        assert (p["reason"], p["omitted"], p["value_size"]) == ("too_large", "value", "1048400")
+        assert p["detail"] == "event is 1048400 bytes; the limit is 65536"  # the real event
+        assert not running.task.done()
+
+
+async def test_a_parked_copy_without_its_value_whose_original_is_gone_is_dead_lettered_once(
+    run_service: Any,
+) -> None:
+    async with run_service() as running:
+        s = running.settings
+        tier = s.retry_tier_topics[0].topic
+        await running.producer.send_and_wait(
+            tier,
+            key=b"acme:i-lost",
+            value=b"",
+            headers=[
+                ("enricher.retry.due", b"0"),
+                ("enricher.retry.attempts", b"4"),
+                ("enricher.retry.source_topic", s.topic_closed.encode()),
+                ("enricher.retry.source_partition", b"0"),
+                ("enricher.retry.source_offset", b"7000"),
+                ("enricher.omitted", b"value"),
+                ("enricher.value_size", b"1500000"),
+            ],
+        )
+
+        async def dead() -> bool:
+            return len(await running.dead_letters()) == 1
+
+        await wait_for(dead, 30, "the copy whose original is gone in the DLQ")
+        await asyncio.sleep(1)
+        [letter] = await running.dead_letters()
+        p = letter.provenance
+        assert p["reason"] == "original_unavailable"
+        assert (p["source_topic"], p["source_partition"], p["source_offset"]) == (
+            s.topic_closed,
+            "0",
+            "7000",
+        )
+        assert (p["omitted"], p["value_size"]) == ("value", "1500000")
+        assert letter.value == b""
+        assert not running.task.done()
