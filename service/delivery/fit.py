@@ -25,6 +25,7 @@ __all__ = [
     "Copy",
     "about_the_record",
     "copies",
+    "fitting_copies",
     "fitting_copy",
     "is_omitted",
     "record_size",
@@ -106,16 +107,22 @@ def copies(key: bytes | None, value: bytes | None, headers: Headers) -> list[Cop
     return [c for c in (full, without_value, bare) if c is not None]
 
 
-def fitting_copy(key: bytes | None, value: bytes | None, headers: Headers, limit: int) -> Copy:
-    """The most complete copy within ``limit`` bytes (the producer's ``max_request_size``).
-    When even the bare copy does not fit, the limit is below the size of our own headers (a
-    configuration error, not a record's): the bare copy is returned and the producer refuses
-    it."""
+def fitting_copies(
+    key: bytes | None, value: bytes | None, headers: Headers, limit: int
+) -> list[Copy]:
+    """The forms within ``limit`` bytes (the producer's ``max_request_size``), most complete
+    first: the first is sent, and each next one if the broker refuses the one before as a
+    record (:func:`about_the_record`). When not even the bare copy fits, the limit is below
+    the size of our own headers (a configuration error, not a record's): the bare copy is
+    returned alone, and the producer refuses it."""
     forms = copies(key, value, headers)
-    for form in forms:
-        if record_size(form.key, form.value, form.headers) <= limit:
-            return form
-    return forms[-1]
+    fitting = [f for f in forms if record_size(f.key, f.value, f.headers) <= limit]
+    return fitting or forms[-1:]
+
+
+def fitting_copy(key: bytes | None, value: bytes | None, headers: Headers, limit: int) -> Copy:
+    """The most complete copy within ``limit`` bytes (see :func:`fitting_copies`)."""
+    return fitting_copies(key, value, headers, limit)[0]
 
 
 def is_omitted(headers: Headers) -> bool:

@@ -18,7 +18,7 @@ from service.delivery.dead_letter import DeadLetter, dead_letter_headers
 from service.delivery.fit import (
     DEFAULT_MAX_REQUEST_SIZE,
     about_the_record,
-    copies,
+    fitting_copies,
     record_size,
 )
 
@@ -39,8 +39,7 @@ async def send_fitting(
     """Send the most complete copy that fits ``limit`` and that the broker accepts; returns
     the producer's record metadata. Raises what is not about the record, and what refuses even
     the bare copy (a limit below our own headers is a configuration error)."""
-    forms = copies(key, value, headers)
-    fitting = [f for f in forms if record_size(f.key, f.value, f.headers) <= limit] or forms[-1:]
+    fitting = fitting_copies(key, value, headers, limit)
     for n, form in enumerate(fitting):
         try:
             metadata = await producer.send_and_wait(

@@ -204,7 +204,7 @@ async def _claim(producer: Any, batch: ReplayBatch, replay_id: str) -> set[Ident
     pending = [
         await producer.send(
             batch.dlq_topic,
-            key=item.letter.key,
+            key=None,  # the partition is chosen from the original; a key could be too large
             value=b"",
             headers=claim_headers(item, replay_id),
             partition=claim_partition(item.identity, batch.partitions),

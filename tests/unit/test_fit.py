@@ -11,6 +11,7 @@ from service.delivery.fit import (
     OMITTED,
     VALUE_SIZE,
     copies,
+    fitting_copies,
     fitting_copy,
     is_omitted,
     record_size,
@@ -111,3 +112,12 @@ def test_marking_again_replaces_the_old_marks() -> None:
     twice = copies(once.key, b"y" * 50, once.headers)[1]
     assert [h for h in twice.headers if h[0] == VALUE_SIZE] == [(VALUE_SIZE, b"50")]
     assert [h for h in twice.headers if h[0] == OMITTED] == [(OMITTED, b"value")]
+
+
+def test_the_forms_offered_in_turn_are_those_that_fit() -> None:
+    key = b"acme:i-1"
+    small = fitting_copies(key, b"v", OURS, LIMIT)
+    assert [c.omitted for c in small] == [(), ("value",), ("key", "value", "headers")]
+    big = fitting_copies(key, _value_for(LIMIT + 1, key, OURS), OURS, LIMIT)
+    assert [c.omitted for c in big] == [("value",), ("key", "value", "headers")]
+    assert [c.omitted for c in fitting_copies(key, b"v", OURS, 10)] == [("key", "value", "headers")]
