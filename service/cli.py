@@ -195,30 +195,55 @@ def _selection(options: dict[str, Any]) -> DeadLetterFilter:
 @_selection_options
 @click.option("--limit", type=int, default=100, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
-def dlq_list(limit: int, as_json: bool, **selection: Any) -> None:
+@click.option(
+    "--latest",
+    is_flag=True,
+    help="One line per original record (source topic, partition, offset): its newest dead "
+    "letter, its state (dead_lettered, or replayed), replays and copies.",
+)
+def dlq_list(limit: int, as_json: bool, latest: bool, **selection: Any) -> None:
     """List dead-lettered records with their provenance, oldest first."""
-    from service.admin.dead_letters import KafkaDeadLetters, record_summary
+    from service.admin.dead_letters import KafkaDeadLetters, latest_summary, record_summary
 
     settings = _settings()
     chosen = _selection(selection)
+    store = KafkaDeadLetters(settings)
     # Reading waits for the end of every partition: say so, on stderr to keep --json clean.
     click.echo(f"reading {settings.topic_dlq} ...", err=True)
-    records = run_async(KafkaDeadLetters(settings).read(chosen, limit=limit))
+    if latest:
+        states = run_async(store.read_latest(chosen))[:limit]
+        for state in states:
+            if as_json:
+                click.echo(orjson.dumps(latest_summary(state)))
+            else:
+                click.echo(
+                    _letter_line(state.letter)
+                    + f"  state={state.state} replays={state.replays} copies={state.copies}"
+                )
+        if not as_json:
+            click.echo(f"{len(states)} original record(s)", err=True)
+        return
+    records = run_async(store.read(chosen, limit=limit))
     for record in records:
-        p = record.provenance
         if as_json:
             click.echo(orjson.dumps(record_summary(record)))
             continue
-        click.echo(
-            f"{record.partition}/{record.offset}  {p.get('reason', '?'):<22} "
-            f"{p.get('tenant', '-')}/{p.get('platform', '-')}  "
-            f"{(record.key or b'').decode('utf-8', 'replace')}  "
-            f"from {p.get('source_topic')}/{p.get('source_partition')}@{p.get('source_offset')}"
-            + (f"  status={p['http_status']}" if "http_status" in p else "")
-            + (f"  {p['detail']}" if "detail" in p else "")
-        )
+        click.echo(_letter_line(record))
     if not as_json:
         click.echo(f"{len(records)} record(s)", err=True)
+
+
+def _letter_line(record: Any) -> str:
+    p = record.provenance
+    return (
+        f"{record.partition}/{record.offset}  {p.get('reason', '?'):<22} "
+        f"{p.get('tenant', '-')}/{p.get('platform', '-')}  "
+        f"{(record.key or b'').decode('utf-8', 'replace')}  "
+        f"from {p.get('source_topic')}/{p.get('source_partition')}@{p.get('source_offset')}"
+        + (f"  status={p['http_status']}" if "http_status" in p else "")
+        + (f"  value omitted ({p.get('value_size', '?')} bytes)" if "omitted" in p else "")
+        + (f"  {p['detail']}" if "detail" in p else "")
+    )
 
 
 @dlq.command("replay")
@@ -229,7 +254,8 @@ def dlq_list(limit: int, as_json: bool, **selection: Any) -> None:
     type=int,
     default=3,
     show_default=True,
-    help="Skip records already replayed this often (stops DLQ-replay loops).",
+    help="Skip records already replayed this often (stops DLQ-replay loops); counted per "
+    "original record, across every copy and every replay.",
 )
 def dlq_replay(dry_run: bool, max_replays: int, **selection: Any) -> None:
     """Send selected dead letters back through their tenant's lane (via the first retry
@@ -247,10 +273,27 @@ def dlq_replay(dry_run: bool, max_replays: int, **selection: Any) -> None:
     )
     for reason, n in sorted(summary.by_reason.items()):
         click.echo(f"  {reason}: {n}", err=True)
+    if summary.skipped_superseded:
+        click.echo(
+            f"skipped {summary.skipped_superseded} older copies of the same records "
+            "(only the newest copy of each is replayed)",
+            err=True,
+        )
     if summary.skipped_replay_limit:
         click.echo(
             f"skipped {summary.skipped_replay_limit} already replayed {max_replays} time(s); "
             "raise --max-replays to send them anyway",
+            err=True,
+        )
+    if summary.skipped_claimed:
+        click.echo(
+            f"skipped {summary.skipped_claimed} claimed first by a replay running at the same time",
+            err=True,
+        )
+    if summary.skipped_original_gone:
+        click.echo(
+            f"skipped {summary.skipped_original_gone} dead-lettered without their value whose "
+            "original is gone from its input topic (retention); they cannot be replayed",
             err=True,
         )
 

@@ -17,7 +17,10 @@ is kept.
 An unexpected error (the ledger failing, a DLQ or retry write failing) is fatal by design: the
 loop stops without committing past the record, ``/healthz`` fails and the process exits
 non-zero, so the orchestrator restarts it and the record is read again. A silently dead task
-that keeps the pod "healthy" would be worse.
+that keeps the pod "healthy" would be worse. A write refused because of the record itself (too
+large once our headers are on it) is not such an error: the sinks write it without its value
+(:mod:`service.delivery.fit`), and a copy read back that way is restored from its source
+position before anything else looks at it.
 """
 
 from __future__ import annotations
@@ -35,7 +38,9 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from service import __version__
 from service.delivery.dead_letter import DeadLetter, DeadLetterSink, RecordSink
+from service.delivery.fit import OMITTED, VALUE_SIZE, is_omitted
 from service.delivery.lanes import Lanes, Settlement, SettlementKind
+from service.delivery.originals import OriginalReader
 from service.delivery.privacy import MASKED_HEADER, mask_fields, masked_fields
 from service.delivery.retry_topics import Origin, origin_of, parked_headers
 from service.events import BadInput, Event, parse_event
@@ -78,6 +83,7 @@ class Pipeline:
         redactor: Redactor,
         consumer_factory: Callable[..., Any] = AIOKafkaConsumer,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        originals: OriginalReader | None = None,
     ) -> None:
         self._settings = settings
         self._tenants = tenants
@@ -91,6 +97,7 @@ class Pipeline:
         self._redact = redactor
         self._consumer_factory = consumer_factory
         self._now = wall_clock
+        self._originals = originals
         self._tiers = settings.retry_tier_topics
         self._retry_topics = frozenset(t.topic for t in self._tiers)
         self._tracker: OffsetTracker[TopicPartition] = OffsetTracker()
@@ -263,6 +270,11 @@ class Pipeline:
     async def _process(self, record: Any) -> None:
         headers = record.headers or ()
         origin = origin_of(record.topic, record.partition, record.offset, headers, self._tiers)
+        if origin.is_retry and is_omitted(headers):  # parked or replayed without its value
+            record = await self._restore(record, origin)
+            if record is None:
+                return
+            headers = record.headers
         try:
             event = parse_event(record.key, record.value, self._tenants)
         except BadInput as bad:
@@ -286,6 +298,50 @@ class Pipeline:
             finally:
                 holding[event.tenant] -= 1
         await self._settle(record, origin, event, settlement)
+
+    async def _restore(self, record: Any, origin: Origin) -> Any:
+        """The original event behind a copy written without its value, with the copy's own
+        ``enricher.*`` headers (its tier, due time, replay count); ``None`` once the original
+        is gone from its topic, which is then dead-lettered as ``original_unavailable``."""
+        original = (
+            await self._originals.fetch(origin.topic, origin.partition, origin.offset)
+            if self._originals is not None
+            else None
+        )
+        if original is None:
+            known = _tenant_of_key(record.key)
+            tenant = known if known in self._tenants else None
+            platform = self._tenants[tenant].platform if tenant else "none"
+            self._metrics.dead_lettered.labels(
+                tenant or UNKNOWN, platform, "original_unavailable"
+            ).inc()
+            size = next((v for k, v in record.headers or () if k == VALUE_SIZE), b"")
+            where = f"{origin.topic}/{origin.partition}@{origin.offset}"
+            log.warning("original_unavailable", source=where)
+            await self._dead_letter(
+                record,
+                origin,
+                reason="original_unavailable",
+                detail=f"the copy was written without its value, and {where} no longer holds it",
+                error_class="OriginalGone",
+                tenant=tenant,
+                omitted="value",
+                value_size=int(size) if size.isdigit() else None,
+            )
+            return None
+        ours = [
+            (k, v)
+            for k, v in record.headers or ()
+            if k.startswith("enricher.") and k not in (OMITTED, VALUE_SIZE, MASKED_HEADER)
+        ]
+        return _Restored(
+            record.topic,
+            record.partition,
+            record.offset,
+            original.key,
+            original.value,
+            [*original.headers, *ours],
+        )
 
     async def _reject(self, record: Any, origin: Origin, bad: BadInput) -> None:
         named = bad.tenant or _tenant_of_key(record.key)
@@ -485,6 +541,18 @@ class Pipeline:
         self._tracker.committed(offsets)
         for tp, offset in offsets.items():
             self._metrics.committed_offset.labels(tp.topic, str(tp.partition)).set(offset)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Restored:
+    """A record read from a retry tier, with the original's key and value put back."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
 
 
 def _tenant_of_key(key: bytes | None) -> str | None:

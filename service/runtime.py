@@ -25,6 +25,7 @@ from service.admin.recorder import OutcomeRecorder
 from service.api import create_app
 from service.delivery.kafka_sink import KafkaDeadLetterSink, KafkaRecordSink
 from service.delivery.lanes import LaneConfig, Lanes
+from service.delivery.originals import KafkaOriginals
 from service.health import Health
 from service.http_server import AppServer
 from service.kafka_admin import ensure_topics
@@ -81,6 +82,7 @@ class Service:
         )
         self.recorder = OutcomeRecorder(redact=self.redactor)
         self._pipeline: Pipeline | None = None
+        self._originals: KafkaOriginals | None = None
         self.lanes: Lanes | None = None
         admin = self._admin_context()
         self.admin_enabled = admin is not None
@@ -138,9 +140,12 @@ class Service:
                 enable_idempotence=settings.kafka_enable_idempotence,
                 linger_ms=5,
                 max_batch_size=256 * 1024,
+                max_request_size=settings.kafka_max_request_size,
             )
             await producer.start()
             stack.push_async_callback(producer.stop)
+            self._originals = KafkaOriginals(settings.kafka_client_options())
+            stack.push_async_callback(self._originals.close)
             transport = AiohttpTransport()
             stack.push_async_callback(transport.close)
             purge = asyncio.create_task(self._purge_periodically(), name="ledger-purge")
@@ -189,12 +194,15 @@ class Service:
             tenants=tenants,
             ledger=self.ledger,
             lanes=self.lanes,
-            dead_letters=KafkaDeadLetterSink(producer, settings.topic_dlq),
-            parking=KafkaRecordSink(producer),
+            dead_letters=KafkaDeadLetterSink(
+                producer, settings.topic_dlq, max_record_size=settings.kafka_max_request_size
+            ),
+            parking=KafkaRecordSink(producer, max_record_size=settings.kafka_max_request_size),
             metrics=self.metrics,
             health=self.health,
             redactor=self.redactor,
             consumer_factory=self._consumer_factory,
+            originals=self._originals,
         )
 
     async def _create_topics(self) -> None:

@@ -16,6 +16,7 @@ from urllib.parse import unquote
 from pydantic import Field, SecretStr, field_serializer, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from service.delivery.fit import DEFAULT_MAX_REQUEST_SIZE
 from service.delivery.retry_topics import RetryTier, tiers_of
 from service.durations import Duration
 from service.ledger.base import DEFAULT_KEY_PREFIX, ledger_backend, redact_url, url_password
@@ -38,6 +39,9 @@ class Settings(BaseSettings):
     kafka_ssl_keyfile: Path | None = None
     kafka_enable_idempotence: bool = True
     """Idempotent DLQ writes; turn off only for brokers without it (the embedded dev broker)."""
+    kafka_max_request_size: int = Field(default=DEFAULT_MAX_REQUEST_SIZE, ge=16_384)
+    """The producer's ``max_request_size``. Every copy the service writes (DLQ, retry tiers,
+    replays) is measured against it, and one that would not fit is written without its value."""
     kafka_session_timeout: Duration = timedelta(seconds=10)
     kafka_heartbeat_interval: Duration = timedelta(seconds=3)
     group_id: str = "interaction-enricher"

@@ -28,6 +28,10 @@ def audit_replay(selection: DeadLetterFilter, summary: ReplaySummary, *, user: s
         selection={k: str(v) for k, v in asdict(selection).items() if v is not None},
         selected=summary.selected,
         replayed=summary.replayed,
+        skipped_replay_limit=summary.skipped_replay_limit,
+        skipped_superseded=summary.skipped_superseded,
+        skipped_claimed=summary.skipped_claimed,
+        skipped_original_gone=summary.skipped_original_gone,
         user=user,
     )
 

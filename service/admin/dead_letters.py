@@ -15,8 +15,15 @@ from typing import Any, Protocol
 import orjson
 
 from service.admin.audit import audit_replay
-from service.delivery.dlq_reader import DeadLetterFilter, DeadLetterRecord, read_dead_letters
-from service.delivery.replay import ReplaySummary, plan_replay, send_replays
+from service.delivery.dlq_reader import (
+    DeadLetterFilter,
+    DeadLetterRecord,
+    read_dead_letters,
+    read_dlq,
+)
+from service.delivery.fit import is_omitted
+from service.delivery.replay import ReplayBatch, ReplaySummary, plan_replay, send_replays
+from service.delivery.replay_state import Latest, latest_per_original
 from service.settings import Settings
 
 __all__ = [
@@ -24,6 +31,7 @@ __all__ = [
     "KafkaDeadLetters",
     "ReplayPlan",
     "decoded_value",
+    "latest_summary",
     "record_summary",
     "replay",
 ]
@@ -33,8 +41,11 @@ __all__ = [
 class ReplayPlan:
     selection: DeadLetterFilter
     records: list[DeadLetterRecord]
-    """What will be sent: selected and not yet replayed ``max_replays`` times."""
+    """What will be sent: the newest dead letter of each selected original not yet replayed
+    ``max_replays`` times."""
     summary: ReplaySummary
+    batch: ReplayBatch | None = None
+    """What sending needs besides the letters (claims, fetched originals)."""
 
 
 class DeadLetterStore(Protocol):
@@ -42,6 +53,10 @@ class DeadLetterStore(Protocol):
         self, selection: DeadLetterFilter, *, limit: int | None = None
     ) -> list[DeadLetterRecord]:
         """Matching records, oldest first."""
+        ...
+
+    async def read_latest(self, selection: DeadLetterFilter) -> list[Latest]:
+        """One state per original with a dead letter matching, oldest first."""
         ...
 
     async def plan(self, selection: DeadLetterFilter, *, max_replays: int) -> ReplayPlan: ...
@@ -73,12 +88,17 @@ class KafkaDeadLetters:
             timeout=self._timeout,
         )
 
+    async def read_latest(self, selection: DeadLetterFilter) -> list[Latest]:
+        s = self._settings
+        snapshot = await read_dlq(s.kafka_client_options(), s.topic_dlq, timeout=self._timeout)
+        return latest_per_original(snapshot.records, selection)
+
     async def plan(self, selection: DeadLetterFilter, *, max_replays: int) -> ReplayPlan:
         s = self._settings
-        records, summary = await plan_replay(
+        batch, summary = await plan_replay(
             s.kafka_client_options(), s.topic_dlq, selection, max_replays=max_replays
         )
-        return ReplayPlan(selection, records, summary)
+        return ReplayPlan(selection, batch.letters, summary, batch)
 
     async def send(
         self, plan: ReplayPlan, *, progress: Callable[[int], None] | None = None
@@ -86,18 +106,24 @@ class KafkaDeadLetters:
         from aiokafka import AIOKafkaProducer
 
         s = self._settings
+        if plan.batch is None:
+            raise ValueError("a plan from another store cannot be sent here")
         producer = AIOKafkaProducer(
-            **s.kafka_client_options(), acks="all", enable_idempotence=s.kafka_enable_idempotence
+            **s.kafka_client_options(),
+            acks="all",
+            enable_idempotence=s.kafka_enable_idempotence,
+            max_request_size=s.kafka_max_request_size,
         )
         await producer.start()
         try:
             return await send_replays(
                 producer,
                 s.retry_tier_topics,
-                plan.records,
+                plan.batch,
                 plan.summary,
                 now=time.time,
                 progress=progress,
+                max_record_size=s.kafka_max_request_size,
             )
         finally:
             await producer.stop()
@@ -121,8 +147,8 @@ async def replay(
 def decoded_value(record: DeadLetterRecord) -> Any:
     """The original event as JSON when it is JSON (bad input may not be), else its text.
     Privacy-flagged fields were masked before the record was written, so they stay masked."""
-    if record.value is None:
-        return None
+    if record.value is None or is_omitted(record.headers):
+        return None  # written without its value: the headers say where the original is
     try:
         return orjson.loads(record.value)
     except orjson.JSONDecodeError:
@@ -137,4 +163,15 @@ def record_summary(record: DeadLetterRecord) -> dict[str, Any]:
         "written_at": record.written_at.isoformat(),
         "key": record.key.decode("utf-8", "replace") if record.key else None,
         "provenance": record.provenance,
+    }
+
+
+def latest_summary(latest: Latest) -> dict[str, Any]:
+    """What ``enricher dlq list --latest --json`` prints per original: its newest dead letter,
+    and its state (``dead_lettered``, or ``replayed`` when a replay came after it)."""
+    return {
+        **record_summary(latest.letter),
+        "state": latest.state,
+        "replays": latest.replays,
+        "copies": latest.copies,
     }

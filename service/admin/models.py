@@ -230,6 +230,12 @@ class DeadLetterQuery(DeadLetterSelection):
     cursor: Annotated[str, StringConstraints(pattern=CURSOR_PATTERN)] | None = Field(
         default=None, description="`next_cursor` of the previous page."
     )
+    latest: bool = Field(
+        default=False,
+        description="One record per original input record (source topic, partition, offset) "
+        "with a dead letter matching: its newest dead letter, with `state`, `replays` and "
+        "`copies`.",
+    )
 
 
 class DeadLetterView(_Output):
@@ -244,7 +250,19 @@ class DeadLetterView(_Output):
     provenance: dict[str, str] = Field(description="The `enricher.*` headers, prefix removed.")
     value: Any = Field(
         description="The original event (JSON when it parses, else text); privacy-flagged "
-        "fields stay masked as they were written."
+        "fields stay masked as they were written. Null when the dead letter was written "
+        "without its value (`provenance.omitted`)."
+    )
+    state: Literal["dead_lettered", "replayed"] | None = Field(
+        default=None,
+        description="With `latest=true`: `replayed` when a replay was sent after this newest "
+        "dead letter (in flight, or delivered), else `dead_lettered`.",
+    )
+    replays: int | None = Field(
+        default=None, description="With `latest=true`: how often the original was replayed."
+    )
+    copies: int | None = Field(
+        default=None, description="With `latest=true`: the original's dead letters in the DLQ."
     )
 
 
@@ -309,11 +327,29 @@ class ReplayRequest(DeadLetterSelection):
 
 class ReplayResult(_Output):
     dry_run: bool
-    selected: int = Field(description="Records matching the selection.")
-    to_replay: int = Field(description="Selected and under the `max_replays` limit.")
+    selected: int = Field(description="Dead letters matching the selection.")
+    to_replay: int = Field(
+        description="Original records selected (each from its newest dead letter) and under "
+        "the `max_replays` limit."
+    )
     replayed: int = Field(description="Written to the first retry tier (0 on a dry run).")
-    skipped_replay_limit: int
+    skipped_replay_limit: int = Field(
+        description="Originals already replayed `max_replays` times, counted over every copy."
+    )
     by_reason: dict[str, int] = Field(description="`to_replay` by DLQ reason.")
+    skipped_superseded: int = Field(
+        default=0,
+        description="Selected dead letters with a newer copy of the same original record: "
+        "only the newest copy of each original is replayed.",
+    )
+    skipped_claimed: int = Field(
+        default=0, description="Originals a replay running at the same time claimed first."
+    )
+    skipped_original_gone: int = Field(
+        default=0,
+        description="Dead letters written without their value whose original the input "
+        "topic no longer holds.",
+    )
 
     model_config = ConfigDict(
         json_schema_extra={

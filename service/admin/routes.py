@@ -9,7 +9,7 @@ nothing an operator sends can make a route answer 500.
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, Literal, cast
 
 import structlog
 from fastapi import APIRouter, HTTPException, Path, Query, Security
@@ -39,6 +39,7 @@ from service.admin.scrub import scrub
 from service.admin.selection import Cursor, page_of
 from service.delivery.dlq_reader import DeadLetterRecord
 from service.delivery.lanes import LaneStatus
+from service.delivery.replay_state import Latest
 
 __all__ = ["admin_router"]
 
@@ -141,18 +142,7 @@ def admin_router(ctx: AdminContext) -> APIRouter:
         responses={503: _503},
     )
     async def list_dead_letters(query: Annotated[DeadLetterQuery, Query()]) -> DeadLetterPage:
-        selection = query.to_filter(ctx.clock())
-        try:
-            records = await ctx.dead_letters.read(selection)
-        except Exception as exc:  # broker unreachable or the topic unreadable in time
-            raise _unavailable("the DLQ topic cannot be read", exc) from None
-        after = Cursor.parse(query.cursor) if query.cursor else None
-        page = page_of(records, limit=query.limit, after=after)
-        return DeadLetterPage(
-            records=[_dead_letter_view(r, ctx) for r in page.records],
-            matching=page.matching,
-            next_cursor=str(page.next_cursor) if page.next_cursor else None,
-        )
+        return await _dead_letter_page(query, ctx)
 
     @router.post(
         "/dlq/replay",
@@ -187,6 +177,9 @@ def admin_router(ctx: AdminContext) -> APIRouter:
             replayed=summary.replayed,
             skipped_replay_limit=summary.skipped_replay_limit,
             by_reason=dict(summary.by_reason),
+            skipped_superseded=summary.skipped_superseded,
+            skipped_claimed=summary.skipped_claimed,
+            skipped_original_gone=summary.skipped_original_gone,
         )
 
     @router.get(
@@ -265,9 +258,37 @@ def _lane_view(status: LaneStatus) -> LaneView:
     )
 
 
-def _dead_letter_view(record: DeadLetterRecord, ctx: AdminContext) -> DeadLetterView:
+async def _dead_letter_page(query: DeadLetterQuery, ctx: AdminContext) -> DeadLetterPage:
+    selection = query.to_filter(ctx.clock())
+    states: dict[tuple[int, int], Latest] = {}
+    try:
+        if query.latest:
+            latest = await ctx.dead_letters.read_latest(selection)
+            states = {(s.letter.partition, s.letter.offset): s for s in latest}
+            records = [s.letter for s in latest]
+        else:
+            records = await ctx.dead_letters.read(selection)
+    except Exception as exc:  # broker unreachable or the topic unreadable in time
+        raise _unavailable("the DLQ topic cannot be read", exc) from None
+    after = Cursor.parse(query.cursor) if query.cursor else None
+    page = page_of(records, limit=query.limit, after=after)
+    return DeadLetterPage(
+        records=[
+            _dead_letter_view(r, ctx, states.get((r.partition, r.offset))) for r in page.records
+        ],
+        matching=page.matching,
+        next_cursor=str(page.next_cursor) if page.next_cursor else None,
+    )
+
+
+def _dead_letter_view(
+    record: DeadLetterRecord, ctx: AdminContext, latest: Latest | None = None
+) -> DeadLetterView:
     provenance = {k: ctx.redact(v) for k, v in record.provenance.items()}
     return DeadLetterView(
+        state=cast("Literal['dead_lettered', 'replayed']", latest.state) if latest else None,
+        replays=latest.replays if latest else None,
+        copies=latest.copies if latest else None,
         partition=record.partition,
         offset=record.offset,
         written_at=record.written_at,

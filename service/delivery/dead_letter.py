@@ -49,6 +49,12 @@ class DeadLetter:
     """How often an operator replayed this change already; guards against replay loops."""
     masked: str | None = None
     """Comma-separated fields masked in the value (privacy-flagged); a replay drops them."""
+    omitted: str | None = None
+    """What a copy left out (``value``, or ``key,value,headers``): set here for a record whose
+    original could not be fetched back, and by :mod:`service.delivery.fit` for a copy that
+    would not fit. The original is at the source position."""
+    value_size: int | None = None
+    """The size of the omitted value, in bytes."""
 
 
 def dead_letter_headers(

@@ -91,6 +91,9 @@ async def test_find_why_it_failed_fix_replay_and_confirm(run_service: Any, with_
             "replayed": 0,
             "skipped_replay_limit": 0,
             "by_reason": {"rejected": 1},
+            "skipped_superseded": 0,
+            "skipped_claimed": 0,
+            "skipped_original_gone": 0,
         }
         with capture_logs() as logs:
             done = await running.http.post("/admin/dlq/replay", json=selection, headers=AUTH)

@@ -6,6 +6,7 @@ objects, failing dependencies, and the whole surface absent without a token.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -27,6 +28,7 @@ from service.delivery.attempt import Attempt, AttemptKind
 from service.delivery.dlq_reader import DeadLetterFilter, DeadLetterRecord
 from service.delivery.lanes import LaneConfig, Lanes
 from service.delivery.replay import ReplaySummary
+from service.delivery.replay_state import Latest, latest_per_original
 from service.delivery.retry_topics import tiers_of
 from service.health import Health
 from service.ledger.memory import MemoryLedger
@@ -101,6 +103,11 @@ class MemoryDeadLetters:
             raise self.fail
         found = [r for r in self.records if selection.matches(r)]
         return found[:limit] if limit is not None else found
+
+    async def read_latest(self, selection: DeadLetterFilter) -> list[Latest]:
+        if self.fail is not None:
+            raise self.fail
+        return latest_per_original(self.records, selection)
 
     async def plan(self, selection: DeadLetterFilter, *, max_replays: int) -> ReplayPlan:
         records = await self.read(selection)
@@ -536,6 +543,44 @@ async def test_a_dead_letter_that_is_not_json_is_shown_as_text(
     assert record["value"] == "\ufffdnot json"
 
 
+async def test_latest_shows_one_record_per_original_with_its_state(
+    parts: Parts, client: httpx.AsyncClient
+) -> None:
+    parts.dead_letters.records = [
+        dead_letter(1),
+        dead_letter(2, interaction="call-2"),
+        dead_letter(1, minutes=5, replays=1),  # the same original, back after a replay
+    ]
+    everything = (await client.get("/admin/dlq", headers=AUTH)).json()
+    assert everything["matching"] == 3
+    assert all(r["state"] is None for r in everything["records"])
+    page = (await client.get("/admin/dlq", params={"latest": "true"}, headers=AUTH)).json()
+    assert page["matching"] == 2
+    assert [
+        (r["provenance"]["source_offset"], r["state"], r["replays"], r["copies"])
+        for r in page["records"]
+    ] == [("2", "dead_lettered", 0, 1), ("1", "dead_lettered", 1, 2)]
+
+
+async def test_a_dead_letter_written_without_its_value_shows_no_value(
+    parts: Parts, client: httpx.AsyncClient
+) -> None:
+    record = dead_letter(1, value=b"")
+    parts.dead_letters.records = [
+        dataclasses.replace(
+            record,
+            headers=(
+                *record.headers,
+                ("enricher.omitted", b"value"),
+                ("enricher.value_size", b"9"),
+            ),
+        )
+    ]
+    [shown] = (await client.get("/admin/dlq", headers=AUTH)).json()["records"]
+    assert shown["value"] is None
+    assert (shown["provenance"]["omitted"], shown["provenance"]["value_size"]) == ("value", "9")
+
+
 @pytest.mark.parametrize(
     ("params", "words"),
     [
@@ -587,6 +632,9 @@ async def test_replay_counts_sends_and_audits(parts: Parts, client: httpx.AsyncC
         "replayed": 0,
         "skipped_replay_limit": 1,
         "by_reason": {"rejected": 1, "not_found": 1},
+        "skipped_superseded": 0,
+        "skipped_claimed": 0,
+        "skipped_original_gone": 0,
     }
     assert parts.dead_letters.sent == []
     assert not [e for e in logs if e["event"] == "dlq_replayed"]
