@@ -702,7 +702,7 @@ async def test_reset_clears_interactions_rate_windows_faults_and_log(sim: Sim) -
     assert response.status_code == 204
     assert (await sim.http.get("/_sim/interactions")).json() == []
     assert (await sim.http.get("/_sim/faults")).json() == []
-    assert (await sim.http.get("/_sim/latency")).json() == {"ms": 0}
+    assert (await sim.http.get("/_sim/latency")).json() == {"ms": 0, "jitter_ms": 0}
     assert (await sim.http.get("/_sim/requests")).json() == []
     await sim.interaction()
     assert (await sim.post()).status_code == 200  # the rate window is empty again
