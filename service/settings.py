@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote
 
-from pydantic import Field, SecretStr, field_serializer, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from service.delivery.fit import DEFAULT_MAX_REQUEST_SIZE
@@ -21,7 +28,7 @@ from service.delivery.retry_topics import RetryTier, tiers_of
 from service.durations import Duration
 from service.ledger.base import DEFAULT_KEY_PREFIX, ledger_backend, redact_url, url_password
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "settings_problems"]
 
 
 class Settings(BaseSettings):
@@ -118,7 +125,10 @@ class Settings(BaseSettings):
                 try:
                     values[name] = Path(file_value).read_text(encoding="utf-8").strip()
                 except OSError as exc:
-                    raise ValueError(f"{name}_file {file_value!r}: {exc.strerror}") from None
+                    raise ValueError(
+                        f"ENRICHER_{name.upper()}_FILE {str(file_value)!r}: {exc.strerror}; "
+                        f"name a readable file, or set ENRICHER_{name.upper()} instead"
+                    ) from None
         return values
 
     @field_validator("retry_tiers", mode="before")
@@ -155,6 +165,34 @@ class Settings(BaseSettings):
                 "the Redis password is set twice: in ENRICHER_LEDGER_URL and in "
                 "ENRICHER_LEDGER_PASSWORD(_FILE); keep one"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _sasl_complete(self) -> Settings:
+        """Checked here, not left to the Kafka client, which would say it later in its own
+        words, after the service had started."""
+        if self.kafka_security_protocol.startswith("SASL_") and not self.kafka_sasl_mechanism:
+            raise ValueError(
+                f"ENRICHER_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                "ENRICHER_KAFKA_SASL_MECHANISM (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)"
+            )
+        if self.kafka_sasl_mechanism and self.kafka_security_protocol.startswith("SASL_"):
+            missing = [
+                name
+                for name, value in (
+                    ("ENRICHER_KAFKA_SASL_USERNAME", self.kafka_sasl_username),
+                    (
+                        "ENRICHER_KAFKA_SASL_PASSWORD(_FILE)",
+                        self.kafka_sasl_password and self.kafka_sasl_password.get_secret_value(),
+                    ),
+                )
+                if not value
+            ]
+            if missing:
+                raise ValueError(
+                    f"ENRICHER_KAFKA_SASL_MECHANISM={self.kafka_sasl_mechanism} needs "
+                    + " and ".join(missing)
+                )
         return self
 
     @field_serializer("ledger_url", when_used="json")
@@ -202,3 +240,22 @@ class Settings(BaseSettings):
         if in_url:  # as written and as sent to Redis, which may differ by percent-encoding
             secrets.extend({in_url, unquote(in_url)})
         return secrets
+
+
+def settings_problems(exc: ValidationError) -> list[str]:
+    """One line per problem, each naming the environment variable to change: a field's error
+    by its location, a check across fields (which has none) by its own message, which names
+    every variable it involves."""
+    lines = []
+    for error in exc.errors(include_url=False):
+        message = error["msg"].removeprefix("Value error, ")
+        loc = [str(p) for p in error["loc"]]
+        if not loc:
+            lines.append(f"error: {message}")
+            continue
+        name = "ENRICHER_" + "_".join(loc).upper()
+        given = error.get("input")
+        private = any(word in name for word in ("PASSWORD", "TOKEN", "SECRET", "URL"))
+        shown = f" (got {given!r})" if isinstance(given, str) and not private else ""
+        lines.append(f"error: {name}: {message}{shown}")
+    return lines
