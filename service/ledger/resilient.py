@@ -75,8 +75,11 @@ class ResilientLedger:
         first_delay: float = 0.05,
         max_delay: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
+        address: str = "",
     ) -> None:
         self.inner = inner
+        self.address = address
+        """Where the store is, password masked: in every outage and recovery line."""
         self._first_delay = first_delay
         self._max_delay = max_delay
         self._clock = clock
@@ -103,13 +106,18 @@ class ResilientLedger:
     def _note_outage(self, what: str, exc: BaseException) -> None:
         if self.outage_since is None:
             self.outage_since = self._clock()
-            log.warning("ledger_unavailable", operation=what, error=type(exc).__name__)
+            log.warning(
+                "ledger_unavailable",
+                operation=what,
+                error=type(exc).__name__,
+                address=self.address,
+            )
 
     def _note_recovered(self) -> None:
         if self.outage_since is not None:
             seconds = round(self._clock() - self.outage_since, 3)
             self.outage_since = None
-            log.info("ledger_recovered", seconds=seconds)
+            log.info("ledger_recovered", seconds=seconds, address=self.address)
 
     async def merge(self, event: Event, now: datetime, retention: timedelta) -> MergeResult:
         return await self._call("merge", self.inner.merge, event, now, retention)
@@ -154,6 +162,17 @@ class ResilientLedger:
     async def ping(self) -> None:
         """Not retried: readiness must see the outage."""
         await self.inner.ping()
+
+    async def check(self, timeout: float) -> None:
+        """A ping that logs a change of reachability as the other calls do, so an outage is
+        logged (once) also while no record needs the store, and its end too."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self.inner.ping()
+        except Exception as exc:
+            self._note_outage("ping", exc)
+            raise
+        self._note_recovered()
 
     async def close(self) -> None:
         await self.inner.close()

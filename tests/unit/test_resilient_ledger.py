@@ -6,6 +6,7 @@ import sqlite3
 from datetime import datetime, timedelta
 
 import pytest
+import structlog.testing
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from service.events import Event
@@ -74,3 +75,26 @@ async def test_ping_is_not_retried_so_readiness_sees_the_outage() -> None:
 )
 def test_what_counts_as_unavailable(exc: BaseException, expected: bool) -> None:
     assert is_unavailable(exc) is expected
+
+
+async def test_a_check_logs_each_change_of_reachability_once_with_the_address() -> None:
+    class Switch(MemoryLedger):
+        up = False
+
+        async def ping(self) -> None:
+            if not self.up:
+                raise RedisConnectionError("down")
+
+    inner = Switch()
+    ledger = ResilientLedger(inner, address="redis://:***@cache:6379/0")
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(3):
+            with pytest.raises(RedisConnectionError):
+                await ledger.check(timeout=1)
+        inner.up = True
+        await ledger.check(timeout=1)
+        await ledger.check(timeout=1)
+    assert [(e["event"], e["log_level"], e["address"]) for e in logs] == [
+        ("ledger_unavailable", "warning", "redis://:***@cache:6379/0"),
+        ("ledger_recovered", "info", "redis://:***@cache:6379/0"),
+    ]
