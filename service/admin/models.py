@@ -24,6 +24,10 @@ from pydantic import (
 from service.admin.selection import (
     CURSOR_PATTERN,
     DURATION_PATTERN,
+    InteractionId,
+    PlatformName,
+    Reason,
+    TenantName,
     dead_letter_filter,
     exact_moment,
     parse_moment,
@@ -49,10 +53,6 @@ __all__ = [
 ]
 
 BreakerName = Literal["closed", "open", "half_open"]
-PlatformName = Literal["nice-cxone", "sinch-contact-pro", "8x8", "genesys-gws"]
-TenantName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
-InteractionId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
-Reason = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 Moment = Annotated[
     str,
     AfterValidator(exact_moment),

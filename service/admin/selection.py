@@ -13,6 +13,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import StringConstraints, TypeAdapter, ValidationError
 
 from service.delivery.dlq_reader import DeadLetterFilter, DeadLetterRecord
 from service.durations import parse_duration
@@ -22,16 +25,36 @@ __all__ = [
     "DURATION_PATTERN",
     "RFC3339_PATTERN",
     "Cursor",
+    "InteractionId",
     "Page",
+    "PlatformName",
+    "Reason",
+    "TenantName",
     "dead_letter_filter",
     "exact_moment",
     "page_of",
     "parse_moment",
+    "selection_problems",
 ]
 
 DURATION_PATTERN = r"^\d{1,9}(\.\d{1,6})?(ms|s|m|h|d)?$"
 RFC3339_PATTERN = r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
 CURSOR_PATTERN = r"^\d{1,15}\.\d{1,9}\.\d{1,18}$"
+PlatformName = Literal["nice-cxone", "sinch-contact-pro", "8x8", "genesys-gws"]
+TenantName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+InteractionId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+Reason = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+"""The filters' forms, one definition for both doors: the admin API's models declare their
+fields with these types, and the command line checks its options with
+:func:`selection_problems`, so a value one refuses the other refuses too."""
+
+_FILTER_TYPES: dict[str, TypeAdapter[Any]] = {
+    "tenant": TypeAdapter(TenantName),
+    "platform": TypeAdapter(PlatformName),
+    "reason": TypeAdapter(Reason),
+    "interaction": TypeAdapter(InteractionId),
+}
+
 _DURATION = re.compile(DURATION_PATTERN)
 _RFC3339 = re.compile(RFC3339_PATTERN)
 _CURSOR = re.compile(CURSOR_PATTERN)
@@ -86,6 +109,20 @@ def exact_moment(text: str) -> str:
         f"{text!r} is neither an RFC 3339 time such as 2026-11-20T08:00:00Z nor a duration "
         "ago such as 24h"
     )
+
+
+def selection_problems(values: dict[str, str | None]) -> dict[str, str]:
+    """Filter name → why its value is refused (none for a valid or unset filter), checked
+    exactly as the admin API checks the same query parameter."""
+    problems: dict[str, str] = {}
+    for name, value in values.items():
+        if value is None:
+            continue
+        try:
+            _FILTER_TYPES[name].validate_python(value)
+        except ValidationError as exc:
+            problems[name] = exc.errors(include_url=False)[0]["msg"]
+    return problems
 
 
 def dead_letter_filter(
