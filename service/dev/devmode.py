@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import os
 import secrets
 import signal
 import tempfile
@@ -35,6 +36,7 @@ from pydantic import SecretStr
 
 from service.delivery.lanes import LaneStatus
 from service.dev.broker import EmbeddedBroker
+from service.dev.state import DevState, remove_state, write_state
 from service.dev.traffic import SampleTenant, TrafficGenerator
 from service.http_server import AppServer
 from service.logs import configure_logging
@@ -114,6 +116,7 @@ async def run_dev(*, rate: float, duration: float, http_port: int) -> int:
         traffic_stop = asyncio.Event()
         traffic_task = asyncio.create_task(traffic.run(traffic_stop))
         _banner(broker.bootstrap_servers, sims, service, workdir)
+        stack.callback(remove_state, write_state(_dev_state(broker.bootstrap_servers, service)))
         summary = _Summary(service, traffic, time.monotonic())
         async with httpx.AsyncClient(timeout=2) as client:
             while not stop.is_set() and not service_task.done():
@@ -130,6 +133,20 @@ async def run_dev(*, rate: float, duration: float, http_port: int) -> int:
             await _stop_service(service, service_task)
             click.echo("\n".join(summary.final(time.monotonic())))
     return 0 if not service.health.fatal else 1
+
+
+def _dev_state(bootstrap: str, service: Service) -> DevState:
+    """What a command run beside this one needs to find the dev system (service.dev.state)."""
+    s = service.settings
+    return DevState(
+        pid=os.getpid(),
+        bootstrap_servers=bootstrap,
+        admin_url=f"{service.http.url}/admin",
+        http_port=service.http.port,
+        topic_dlq=s.topic_dlq,
+        topic_retry_prefix=s.topic_retry_prefix,
+        retry_tiers=",".join(f"{d.total_seconds():g}s" for d in s.retry_tiers),
+    )
 
 
 def dev_admin_token() -> str:
