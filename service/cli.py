@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import os
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -20,7 +20,8 @@ import orjson
 from pydantic import ValidationError
 
 from service import __version__
-from service.settings import Settings
+from service.failures import ExitCode, Failure, describe
+from service.settings import Settings, settings_problems
 from service.tenants import ConfigError, TenantsConfig, load_tenants
 
 if TYPE_CHECKING:
@@ -41,14 +42,113 @@ def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
     return uvloop.run(coroutine)
 
 
-def _settings() -> Settings:
+class _Invocation:
+    """What the group's options and the settings decided, for the error handler, which runs
+    after their contexts are gone."""
+
+    debug = False
+    """``enricher --debug``: failures end in their traceback, and library log lines stay on."""
+    bootstrap_source = "ENRICHER_KAFKA_BOOTSTRAP_SERVERS"
+    """Where the broker address came from, for "no broker answers at ..."."""
+
+
+_invocation = _Invocation()
+
+
+class _Enricher(click.Group):
+    """Every failure a user can cause ends in one or two lines on stderr and the exit code of
+    its class (:class:`~service.failures.ExitCode`); a traceback only with ``--debug``."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            result = super().main(*args, **kwargs)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx else "enricher"
+            click.echo(f"error: {exc.format_message()}", err=True)
+            click.echo(f"  fix: see `{where} --help`", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("aborted", err=True)
+            sys.exit(ExitCode.FAILED)
+        except Failure as failure:
+            _show(failure)
+            sys.exit(failure.code)
+        except Exception as exc:
+            _show(
+                Failure(
+                    f"{type(exc).__name__}: {exc}",
+                    "run the command again as `enricher --debug ...` to see where it came from",
+                    ExitCode.FAILED,
+                ),
+                exc,
+            )
+            sys.exit(ExitCode.FAILED)
+        sys.exit(result if isinstance(result, int) else ExitCode.OK)
+
+
+def _show(failure: Failure, cause: BaseException | None = None) -> None:
+    if _invocation.debug:
+        import traceback
+
+        shown = cause or failure.__cause__ or failure
+        traceback.print_exception(shown, file=sys.stderr)
+    for line in failure.lines():
+        click.echo(line, err=True)
+
+
+def _settings(*, find_dev: bool = False) -> Settings:
+    """The ``ENRICHER_*`` settings; with ``find_dev``, a running ``enricher dev`` fills in
+    what is unset, when ``ENRICHER_KAFKA_BOOTSTRAP_SERVERS`` is (stderr says so)."""
+    overrides: dict[str, object] = {}
+    if find_dev and not any(k.upper() == _BOOTSTRAP_VAR for k in os.environ):
+        from service.dev.state import read_state, settings_overrides, state_path
+
+        state = read_state()
+        if state is not None:
+            overrides = settings_overrides(state, os.environ)
+            click.echo(
+                f"using the dev system of `enricher dev` (pid {state.pid}): broker "
+                f"{state.bootstrap_servers}, admin API {state.admin_url} (from {state_path()}; "
+                f"set {_BOOTSTRAP_VAR} to use another broker)",
+                err=True,
+            )
     try:
-        return Settings()
+        settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        for error in exc.errors(include_url=False):
-            name = "ENRICHER_" + "_".join(str(p) for p in error["loc"]).upper()
-            click.echo(f"error: {name}: {error['msg']}", err=True)
-        raise SystemExit(2) from None
+        for line in settings_problems(exc):
+            click.echo(line, err=True)
+        raise SystemExit(ExitCode.CONFIG) from None
+    _invocation.bootstrap_source = (
+        "from the running `enricher dev`"
+        if "kafka_bootstrap_servers" in overrides
+        else _BOOTSTRAP_VAR
+        if any(k.upper() == _BOOTSTRAP_VAR for k in os.environ)
+        else f"the default; {_BOOTSTRAP_VAR} is not set"
+    )
+    return settings
+
+
+_BOOTSTRAP_VAR = "ENRICHER_KAFKA_BOOTSTRAP_SERVERS"
+
+
+@contextlib.contextmanager
+def _explained(settings: Settings) -> Iterator[None]:
+    """A library exception that means a failure the user can fix, told as that failure."""
+    try:
+        yield
+    except Exception as exc:
+        failure = describe(
+            exc,
+            bootstrap=settings.kafka_bootstrap_servers,
+            bootstrap_source=_invocation.bootstrap_source,
+        )
+        if failure is None or failure is exc:
+            raise
+        raise failure from exc
 
 
 def _tenants(path: Path) -> TenantsConfig:
@@ -57,37 +157,56 @@ def _tenants(path: Path) -> TenantsConfig:
     except ConfigError as exc:
         for problem in exc.problems:
             click.echo(problem.render(exc.source), err=True)
-        raise SystemExit(2) from None
+        raise SystemExit(ExitCode.CONFIG) from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Enricher, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="enricher")
-def main() -> None:
-    """Merge CRM and analytics events per interaction into contact-center platforms."""
+@click.option(
+    "--debug", is_flag=True, help="On failure, print the traceback; keep library log lines."
+)
+def main(debug: bool) -> None:
+    """Merge CRM and analytics events per interaction into contact-center platforms.
+
+    Exit codes: 0 done, 1 failed (see the message), 2 usage or configuration, 3 Kafka broker
+    unreachable, 4 ledger cannot be opened, 5 HTTP port unavailable, 6 broker refused a
+    setting (docs/reference/errors.md)."""
+    _invocation.debug = debug
+    if not debug:
+        from service.logs import quiet_library_logging
+
+        quiet_library_logging()
 
 
 @main.command()
 def run() -> None:
     """Run the service: configured by ENRICHER_* variables and the ENRICHER_CONFIG file."""
     from service.gc_tuning import tune_collector
-    from service.logs import configure_logging
+    from service.logs import configure_logging, route_library_logging
     from service.runtime import Service
 
     settings = _settings()
     if settings.config is None:
         click.echo("error: ENRICHER_CONFIG must name the tenants file", err=True)
-        raise SystemExit(2)
+        click.echo("  fix: set ENRICHER_CONFIG to the path of a tenants YAML file", err=True)
+        raise SystemExit(ExitCode.CONFIG)
     tenants = _tenants(settings.config)
     service = Service(settings, tenants)
     configure_logging(settings.log_format, settings.log_level, service.redactor)
+    if not _invocation.debug:
+        route_library_logging(settings.log_format, settings.log_level, service.redactor)
     tune_collector()
     try:
-        run_async(service.run())
+        with _explained(settings):
+            run_async(service.run())
+    except Failure:
+        raise
     except Exception as exc:
-        click.echo(
-            f"error: stopped on {type(exc).__name__}: {service.redactor(str(exc))}", err=True
-        )
-        raise SystemExit(1) from None
+        raise Failure(
+            f"stopped on {type(exc).__name__}: {service.redactor(str(exc))}",
+            "see the log lines above; `enricher --debug run` shows the traceback",
+            ExitCode.FAILED,
+        ) from exc
 
 
 @main.command("check-config")
@@ -179,8 +298,20 @@ def _selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _selection(options: dict[str, Any]) -> DeadLetterFilter:
-    from service.admin.selection import dead_letter_filter
+    """Checked as the admin API checks the same filters (service.admin.selection)."""
+    from service.admin.selection import dead_letter_filter, selection_problems
 
+    problems = selection_problems(
+        {
+            "tenant": options["tenant"] or None,
+            "platform": options["platform"] or None,
+            "reason": options["reason"] or None,
+            "interaction": options["interaction_id"] or None,
+        }
+    )
+    if problems:
+        name, message = next(iter(problems.items()))
+        raise click.BadParameter(message, param_hint=f"'--{name}'")
     return dead_letter_filter(
         tenant=options["tenant"],
         platform=options["platform"],
@@ -205,13 +336,15 @@ def dlq_list(limit: int, as_json: bool, latest: bool, **selection: Any) -> None:
     """List dead-lettered records with their provenance, oldest first."""
     from service.admin.dead_letters import KafkaDeadLetters, latest_summary, record_summary
 
-    settings = _settings()
     chosen = _selection(selection)
+    settings = _settings(find_dev=True)
     store = KafkaDeadLetters(settings)
     # Reading waits for the end of every partition: say so, on stderr to keep --json clean.
     click.echo(f"reading {settings.topic_dlq} ...", err=True)
     if latest:
-        states = run_async(store.read_latest(chosen))[:limit]
+        with _explained(settings):
+            every_state = run_async(store.read_latest(chosen))
+        states = every_state[:limit]
         for state in states:
             if as_json:
                 click.echo(orjson.dumps(latest_summary(state)))
@@ -221,16 +354,24 @@ def dlq_list(limit: int, as_json: bool, latest: bool, **selection: Any) -> None:
                     + f"  state={state.state} replays={state.replays} copies={state.copies}"
                 )
         if not as_json:
-            click.echo(f"{len(states)} original record(s)", err=True)
+            click.echo(f"{_shown(len(states), len(every_state))} original record(s)", err=True)
         return
-    records = run_async(store.read(chosen, limit=limit))
+    # Everything matching is read, as the admin API does, so the count of all is known.
+    with _explained(settings):
+        matching = run_async(store.read(chosen))
+    records = matching[:limit]
     for record in records:
         if as_json:
             click.echo(orjson.dumps(record_summary(record)))
             continue
         click.echo(_letter_line(record))
     if not as_json:
-        click.echo(f"{len(records)} record(s)", err=True)
+        click.echo(f"{_shown(len(records), len(matching))} record(s)", err=True)
+
+
+def _shown(shown: int, matching: int) -> str:
+    """``17``, or ``3 of 17`` when ``--limit`` left some out."""
+    return f"{shown} of {matching}" if shown < matching else str(shown)
 
 
 def _letter_line(record: Any) -> str:
@@ -260,8 +401,10 @@ def _letter_line(record: Any) -> str:
 def dlq_replay(dry_run: bool, max_replays: int, **selection: Any) -> None:
     """Send selected dead letters back through their tenant's lane (via the first retry
     tier, due at once). The service delivers the interaction's newest snapshot."""
-    settings = _settings()
-    summary = run_async(_replay(settings, _selection(selection), dry_run, max_replays))
+    chosen = _selection(selection)
+    settings = _settings(find_dev=True)
+    with _explained(settings):
+        summary = run_async(_replay(settings, chosen, dry_run, max_replays))
     click.echo(
         f"selected {summary.selected}; "
         + (
@@ -315,4 +458,4 @@ async def _replay(
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    sys.exit(main(prog_name="enricher"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -26,11 +27,13 @@ from service.api import create_app
 from service.delivery.kafka_sink import KafkaDeadLetterSink, KafkaRecordSink
 from service.delivery.lanes import LaneConfig, Lanes
 from service.delivery.originals import KafkaOriginals
+from service.failures import ledger_unavailable, port_unavailable
 from service.health import Health
 from service.http_server import AppServer
 from service.kafka_admin import ensure_topics
+from service.kafka_clients import start_producer
 from service.ledger.base import open_ledger, redact_url
-from service.ledger.resilient import ResilientLedger
+from service.ledger.resilient import ResilientLedger, is_unavailable
 from service.metrics import Metrics
 from service.pipeline import Pipeline
 from service.platforms.registry import build_adapter
@@ -39,9 +42,17 @@ from service.settings import Settings
 from service.tenants import TenantsConfig
 from service.transport import AiohttpTransport
 
-__all__ = ["Service"]
+__all__ = ["Reachability", "Service"]
 
 log = structlog.get_logger("enricher")
+
+_CHECK_TIMEOUT = 2.0
+"""How long the start-up check and the watcher wait for the ledger or the broker to answer."""
+
+
+async def _end_watch(task: asyncio.Task[None], over: asyncio.Event) -> None:
+    over.set()
+    await _cancel(task)
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:
@@ -63,20 +74,22 @@ class Service:
         self.tenants = tenants
         self.metrics = Metrics()
         self.redactor = Redactor([*settings.secret_values(), *tenants.secret_values()])
+        # Where, not how: the URL's options are left out, its password masked.
+        self.ledger_address = redact_url(settings.ledger_url.partition("?")[0])
         self.ledger = ResilientLedger(
             open_ledger(
                 settings.ledger_url,
                 password=settings.ledger_password,
                 key_prefix=settings.ledger_key_prefix,
                 max_connections=settings.ledger_max_connections,
-            )
+            ),
+            address=self.ledger_address,
         )
         self.health = Health(
             stall_after=settings.liveness_stall.total_seconds(),
             ledger_ping=self.ledger.ping,
             broker_ping=self._broker_ping,
-            # Where, not how: the URL's options are left out, its password masked.
-            ledger_address=redact_url(settings.ledger_url.partition("?")[0]),
+            ledger_address=self.ledger_address,
             broker_address=settings.kafka_bootstrap_servers,
             waiting_on_store=lambda: self.ledger.outage_since is not None,
         )
@@ -123,7 +136,10 @@ class Service:
                 loop.add_signal_handler(sig, self.stop)
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(self._close_ledger)
-            await stack.enter_async_context(self.http)
+            try:
+                await stack.enter_async_context(self.http)
+            except OSError as exc:
+                raise port_unavailable(settings.http_host, settings.http_port, exc) from exc
             log.info(
                 "starting",
                 version=__version__,
@@ -132,17 +148,21 @@ class Service:
                 tenants=sorted(self.tenants.tenants),
                 ledger=settings.ledger_url.split(":")[0],
             )
+            await self._check_ledger()
+            watch_over = asyncio.Event()
+            watch = asyncio.create_task(
+                self._watch_dependencies(watch_over), name="dependency-watch"
+            )
+            stack.push_async_callback(_end_watch, watch, watch_over)
             if settings.create_topics:
                 await self._create_topics()
-            producer = AIOKafkaProducer(
-                **settings.kafka_client_options(),
+            producer = await start_producer(
+                settings,
                 acks="all",
-                enable_idempotence=settings.kafka_enable_idempotence,
                 linger_ms=5,
                 max_batch_size=256 * 1024,
                 max_request_size=settings.kafka_max_request_size,
             )
-            await producer.start()
             stack.push_async_callback(producer.stop)
             self._originals = KafkaOriginals(settings.kafka_client_options())
             stack.push_async_callback(self._originals.close)
@@ -154,6 +174,44 @@ class Service:
             if self._stop_requested.is_set():
                 self._pipeline.stop()
             await self._pipeline.run()
+
+    async def _check_ledger(self) -> None:
+        """A ledger that refuses (a SQLite file that cannot be opened, a wrong Redis password)
+        will not accept later either: stop at once and say where. One that does not answer is
+        waited out, as during any outage (the warning says where): a restart would not bring
+        it back sooner."""
+        try:
+            await self.ledger.check(timeout=_CHECK_TIMEOUT)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                error = self.redactor(str(exc)) or type(exc).__name__
+                raise ledger_unavailable(self.ledger_address, error) from exc
+
+    async def _watch_dependencies(self, over: asyncio.Event, every: float = 5.0) -> None:
+        """Log once when the ledger or the broker stops answering, and once when it is back,
+        also while no record is moving (readiness alone would show it only to a prober).
+
+        Ends when ``over`` is set, not only on cancellation: a cancellation that arrives as a
+        timed wait completes can be lost, and the shutdown would wait on this for ever."""
+        broker = Reachability()
+        address = self.settings.kafka_bootstrap_servers
+        while not over.is_set():
+            with contextlib.suppress(Exception):
+                await self.ledger.check(timeout=_CHECK_TIMEOUT)
+            if self._pipeline is not None:
+                try:
+                    async with asyncio.timeout(_CHECK_TIMEOUT):
+                        await self._pipeline.broker_ping()
+                except Exception as exc:
+                    if broker.lost(time.monotonic()):
+                        log.warning("broker_unreachable", address=address, error=type(exc).__name__)
+                else:
+                    back_after = broker.answered(time.monotonic())
+                    if back_after is not None:
+                        log.info("broker_recovered", address=address, seconds=back_after)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(every):
+                    await over.wait()
 
     async def _broker_ping(self) -> None:
         if self._pipeline is not None:
@@ -217,6 +275,28 @@ class Service:
         )
         if created:
             log.info("topics_created", topics=created)
+
+
+class Reachability:
+    """One dependency's state for the watcher: which checks change it, and so deserve a line."""
+
+    def __init__(self) -> None:
+        self.down_since: float | None = None
+
+    def lost(self, now: float) -> bool:
+        """A failed check; True when it is the first of an outage."""
+        if self.down_since is not None:
+            return False
+        self.down_since = now
+        return True
+
+    def answered(self, now: float) -> float | None:
+        """A good check; the outage's length in seconds when it ends one."""
+        if self.down_since is None:
+            return None
+        seconds = round(now - self.down_since, 3)
+        self.down_since = None
+        return seconds
 
 
 def lane_config(settings: Settings) -> LaneConfig:

@@ -22,9 +22,15 @@ ADMIN_API_USER = "admin-api"
 _log = structlog.get_logger("enricher.audit")
 
 
-def audit_replay(selection: DeadLetterFilter, summary: ReplaySummary, *, user: str) -> None:
+def audit_replay(
+    selection: DeadLetterFilter, summary: ReplaySummary, *, user: str, failed: str | None = None
+) -> None:
+    """``dlq_replayed``, or ``dlq_replay_failed`` with the error when sending stopped:
+    ``replayed`` then counts what was written before it."""
+    extra = {} if failed is None else {"error": failed}
     _log.info(
-        "dlq_replayed",
+        "dlq_replayed" if failed is None else "dlq_replay_failed",
+        **extra,
         selection={k: str(v) for k, v in asdict(selection).items() if v is not None},
         selected=summary.selected,
         replayed=summary.replayed,

@@ -103,18 +103,12 @@ class KafkaDeadLetters:
     async def send(
         self, plan: ReplayPlan, *, progress: Callable[[int], None] | None = None
     ) -> ReplaySummary:
-        from aiokafka import AIOKafkaProducer
+        from service.kafka_clients import start_producer
 
         s = self._settings
         if plan.batch is None:
             raise ValueError("a plan from another store cannot be sent here")
-        producer = AIOKafkaProducer(
-            **s.kafka_client_options(),
-            acks="all",
-            enable_idempotence=s.kafka_enable_idempotence,
-            max_request_size=s.kafka_max_request_size,
-        )
-        await producer.start()
+        producer = await start_producer(s, acks="all", max_request_size=s.kafka_max_request_size)
         try:
             return await send_replays(
                 producer,
@@ -137,11 +131,15 @@ async def replay(
     progress: Callable[[int], None] | None = None,
 ) -> ReplaySummary:
     """Send a plan and write the audit line, also when sending stopped half-way: what was
-    sent before the failure was sent."""
+    sent before the failure was sent, and the line says the replay failed rather than that
+    it happened."""
     try:
-        return await store.send(plan, progress=progress)
-    finally:
-        audit_replay(plan.selection, plan.summary, user=user)
+        summary = await store.send(plan, progress=progress)
+    except BaseException as exc:
+        audit_replay(plan.selection, plan.summary, user=user, failed=str(exc) or type(exc).__name__)
+        raise
+    audit_replay(plan.selection, summary, user=user)
+    return summary
 
 
 def decoded_value(record: DeadLetterRecord) -> Any:

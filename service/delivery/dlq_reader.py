@@ -155,8 +155,8 @@ async def _read(
     timeout: float = 30.0,
 ) -> DlqSnapshot:
     consumer = AIOKafkaConsumer(**client_options, enable_auto_commit=False, group_id=None)
-    await consumer.start()
     try:
+        await consumer.start()
         partitions = consumer.partitions_for_topic(topic) or set()
         if ranges is not None:
             partitions = {p for p in partitions if p in ranges and ranges[p][0] < ranges[p][1]}
