@@ -54,6 +54,7 @@ from service.delivery.backoff import full_jitter
 from service.events import Event
 from service.ledger.base import DEFAULT_KEY_PREFIX, Claim, Lease
 from service.ledger.codec import decode_entry, encode_entry
+from service.ledger.redis_batch import ScriptBatcher
 from service.merge import LedgerEntry, MergeResult, merge_event
 
 __all__ = ["LedgerContentionError", "RedisLedger"]
@@ -102,6 +103,11 @@ else
   wait = redis.call('PTTL', KEYS[3])
 end
 return {granted, wait, redis.call('GET', KEYS[1]), redis.call('HGETALL', KEYS[2])}
+"""
+
+# KEYS: entry, delivered. The entry and its acknowledgements as of one instant.
+_READ = """
+return {redis.call('GET', KEYS[1]), redis.call('HGETALL', KEYS[2])}
 """
 
 # KEYS: lease. ARGV: owner, lease TTL ms.
@@ -185,11 +191,13 @@ class RedisLedger:
         self._max_attempts = max_attempts
         self._documents: dict[str, tuple[bytes | None, _Delivered]] = {}
         """Entry key -> the document (None: known absent) and acknowledgements as last seen."""
-        self._compare_and_set = self._redis.register_script(_COMPARE_AND_SET)
-        self._mark_delivered = self._redis.register_script(_MARK_DELIVERED)
-        self._claim = self._redis.register_script(_CLAIM)
-        self._release = self._redis.register_script(_RELEASE)
-        self._renew = self._redis.register_script(_RENEW)
+        self._batcher = ScriptBatcher(self._redis)
+        self._compare_and_set = self._batcher.register(_COMPARE_AND_SET)
+        self._mark_delivered = self._batcher.register(_MARK_DELIVERED)
+        self._claim = self._batcher.register(_CLAIM)
+        self._release = self._batcher.register(_RELEASE)
+        self._renew = self._batcher.register(_RENEW)
+        self._read_script = self._batcher.register(_READ)
 
     def keys(self, tenant: str, interaction_id: str) -> tuple[str, str]:
         """The entry key and the delivered-hash key of one interaction."""
@@ -291,14 +299,13 @@ class RedisLedger:
         await self._redis.ping()
 
     async def close(self) -> None:
+        await self._batcher.close()
         await self._redis.aclose()
 
     async def _read(self, entry_key: str, delivered_key: str) -> tuple[bytes | None, _Delivered]:
-        """The entry and its acknowledgements as of one instant (one ``MULTI``)."""
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.get(entry_key)
-            pipe.hgetall(delivered_key)
-            raw, delivered = await pipe.execute()
+        """The entry and its acknowledgements as of one instant (one script)."""
+        raw, flat = await self._read_script(keys=[entry_key, delivered_key], args=[])
+        delivered = dict(zip(flat[::2], flat[1::2], strict=True))
         self._remember(entry_key, raw, delivered)
         return raw, delivered
 

@@ -735,3 +735,32 @@ async def test_redis_merge_of_a_new_interaction_is_one_round_trip(
     entry = await redis_ledger.get("acme", "call-1", NOW)
     assert entry is not None
     assert entry.field_values() == {"crm": "A-1", "score": 0.5}
+
+
+async def test_redis_scripts_survive_a_script_flush(
+    redis_ledger: RedisLedger, raw_redis: redis.asyncio.Redis
+) -> None:
+    """A restarted Redis has forgotten the scripts: they are loaded again, and nothing fails."""
+    await redis_ledger.merge(closed(fields={"crm": "A-1"}), NOW, WEEK)
+    await raw_redis.script_flush()
+    await asyncio.gather(
+        *(redis_ledger.merge(closed(interaction_id=f"c-{n}"), NOW, WEEK) for n in range(20))
+    )
+    entry = await redis_ledger.get("acme", "c-7", NOW)
+    assert entry is not None
+
+
+async def test_redis_one_failing_script_fails_only_its_caller(
+    redis_ledger: RedisLedger, raw_redis: redis.asyncio.Redis
+) -> None:
+    """Scripts sent together are still separate operations: one refused by Redis (a key of
+    the wrong type here) fails its own caller, and the others in the batch succeed."""
+    entry_key, _ = redis_ledger.keys("acme", "broken")
+    await raw_redis.hset(entry_key, "not", "a string")
+    results = await asyncio.gather(
+        redis_ledger.merge(closed(interaction_id="broken"), NOW, WEEK),
+        *(redis_ledger.merge(closed(interaction_id=f"ok-{n}"), NOW, WEEK) for n in range(5)),
+        return_exceptions=True,
+    )
+    assert isinstance(results[0], redis.exceptions.ResponseError)
+    assert not any(isinstance(r, BaseException) for r in results[1:])
