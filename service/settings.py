@@ -1,4 +1,4 @@
-"""Infrastructure settings from ``ENRICHER_*`` environment variables (DESIGN 9, a contract).
+"""Infrastructure settings from ``ENRICHER_*`` environment variables (a contract).
 
 Tenants live in their own file (:mod:`service.tenants`); what is here is what differs between a
 laptop and a cluster. A secret may be given directly (``ENRICHER_ADMIN_TOKEN``) or by file
@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     group_id: str = "interaction-enricher"
     client_id: str = "interaction-enricher"
 
-    # Topics (DESIGN 6)
+    # Topics
     topic_closed: str = "interactions.closed"
     topic_analytics: str = "analytics.results"
     topic_dlq: str = "enricher.dlq"

@@ -1,4 +1,4 @@
-"""The tenants file (DESIGN 9, a contract): which platform each tenant writes to, how to reach
+"""The tenants file (a contract): which platform each tenant writes to, how to reach
 it, and which merged fields go there under which names and types.
 
 Secrets are never written in the file: ``${NAME}`` takes an environment variable and
@@ -219,7 +219,7 @@ class SinchContactProSettings(_PlatformBlock):
 
 
 class EightByEightSettings(_PlatformBlock):
-    """8x8 Interaction Data Augmentation (VENDORS 3). The vendor's own documents disagree on
+    """8x8 Interaction Data Augmentation. The vendor's own documents disagree on
     the path and the body shape, so both are settings; the defaults are the best reading."""
 
     base_url: HttpUrl
@@ -253,7 +253,7 @@ EIGHT_BY_EIGHT_NAME = re.compile(r"^_[A-Za-z0-9]+$")
 
 
 class GenesysGwsSettings(_PlatformBlock):
-    """Genesys Web Services API v2 (VENDORS 4): ``UpdateUserData`` on the agent's own live
+    """Genesys Web Services API v2: ``UpdateUserData`` on the agent's own live
     interaction, Basic auth with a session cookie and a CSRF token."""
 
     base_url: HttpUrl
