@@ -25,8 +25,8 @@ fault: $(STAMP)
 	$(BIN)/pytest -m fault -s
 
 lint: $(STAMP)
-	$(BIN)/ruff check service tests bench
-	$(BIN)/ruff format --check service tests bench
+	$(BIN)/ruff check service tests bench tools
+	$(BIN)/ruff format --check service tests bench tools
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
