@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 from service.settings import Settings
 from service.tenants import (
@@ -49,7 +50,7 @@ def test_every_setting_has_a_description() -> None:
         GenesysGwsSettings,
     ],
 )
-def test_every_tenant_key_has_a_description(model: type) -> None:
+def test_every_tenant_key_has_a_description(model: type[BaseModel]) -> None:
     blank = [name for name, info in model.model_fields.items() if not info.description]
     assert blank == [], f"{model.__name__} keys without a docstring: {blank}"
 
@@ -66,11 +67,12 @@ def test_tenants_page_lists_every_key_by_its_file_name() -> None:
     assert "`tenants.<tenant>.fields.<name>.from` | string | required" in page
     assert "`tenants.<tenant>.limits.rate_per_second` | number (> 0) | `20.0`" in page
     assert "`tenants.<tenant>.8x8.base_url` | URL | required" in page
-    for model, block in [
+    blocks: list[tuple[type[BaseModel], str]] = [
         (SinchContactProSettings, "sinch-contact-pro"),
         (EightByEightSettings, "8x8"),
         (GenesysGwsSettings, "genesys-gws"),
-    ]:
+    ]
+    for model, block in blocks:
         for name in model.model_fields:
             assert f"`tenants.<tenant>.{block}.{name}`" in page
 
