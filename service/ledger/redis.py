@@ -9,10 +9,13 @@ Redis Cluster would keep them in one slot:
   same expiry.
 
 The merge stays the pure Python :func:`service.merge.merge_event`. A write is a compare-and-set
-script: it stores the merged document only if the stored one is still the one that was read
-(same SHA-1, or still absent), otherwise the merge is read and run again after a jittered
-pause. That is WATCH/MULTI/EXEC's optimistic concurrency in two round trips (read, then
-compare-and-set) instead of four, without holding a connection for the whole merge.
+script: it stores the merged document only if the stored one is still the one the merge started
+from (same SHA-1, or still absent), and otherwise answers with the stored document, into which
+the event is merged again after a jittered pause. The merge starts from the document this
+process last read or wrote for the interaction (a bounded cache), or from nothing for one it has
+not seen: a new interaction, or a change to one this replica just delivered, costs one round
+trip, and a guess that turned out stale costs the second round trip the read would have cost.
+That is WATCH/MULTI/EXEC's optimistic concurrency without holding a connection for the merge.
 
 Expiry is Redis's: every write sets the TTL relative to Redis's own clock, so replicas whose
 clocks disagree still agree on which entries exist, and nothing has to be purged.
@@ -55,19 +58,23 @@ from service.merge import LedgerEntry, MergeResult, merge_event
 
 __all__ = ["LedgerContentionError", "RedisLedger"]
 
-# KEYS: entry, delivered. ARGV: SHA-1 of the entry as read ("" when absent), new entry, TTL ms.
+# KEYS: entry, delivered. ARGV: SHA-1 of the entry merged into ("" when absent), new entry,
+# TTL ms. It answers {1, acknowledgements} once stored, and on a mismatch
+# {0, stored entry, acknowledgements}, for the next try.
 # A fresh entry drops a delivered hash left by an earlier, expired life of the same key.
 _COMPARE_AND_SET = """
 local current = redis.call('GET', KEYS[1])
 if current then
-  if redis.sha1hex(current) ~= ARGV[1] then return 0 end
+  if redis.sha1hex(current) ~= ARGV[1] then
+    return {0, current, redis.call('HGETALL', KEYS[2])}
+  end
 else
-  if ARGV[1] ~= '' then return 0 end
+  if ARGV[1] ~= '' then return {0, false, redis.call('HGETALL', KEYS[2])} end
   redis.call('DEL', KEYS[2])
 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
-return 1
+return {1, false, redis.call('HGETALL', KEYS[2])}
 """
 
 # KEYS: entry, delivered. ARGV: platform, revision. The hash takes the entry's remaining TTL,
@@ -119,6 +126,9 @@ return 1
 """
 
 _TIMEOUT_SECONDS = 5.0
+_CACHE_ENTRIES = 16_384
+"""Documents remembered per process to start merges from; a stale one costs one round trip."""
+
 DEFAULT_MAX_CONNECTIONS = 64
 """Connections one replica opens at most. Each ledger operation holds one for a round trip
 only, so a few dozen serve thousands of records in flight; when all are busy the next
@@ -173,6 +183,8 @@ class RedisLedger:
         self._redis: Redis = Redis.from_pool(pool)
         self._prefix = key_prefix
         self._max_attempts = max_attempts
+        self._documents: dict[str, tuple[bytes | None, _Delivered]] = {}
+        """Entry key -> the document (None: known absent) and acknowledgements as last seen."""
         self._compare_and_set = self._redis.register_script(_COMPARE_AND_SET)
         self._mark_delivered = self._redis.register_script(_MARK_DELIVERED)
         self._claim = self._redis.register_script(_CLAIM)
@@ -187,18 +199,32 @@ class RedisLedger:
     async def merge(self, event: Event, now: datetime, retention: timedelta) -> MergeResult:
         entry_key, delivered_key = self.keys(event.tenant, event.interaction_id)
         ttl_ms = max(1, math.ceil(retention / timedelta(milliseconds=1)))
+        raw, delivered = self._documents.get(entry_key, (None, {}))
+        read = False  # whether ``raw`` came from Redis in this call, or is a guess
         for attempt in range(1, self._max_attempts + 1):
-            raw, delivered = await self._read(entry_key, delivered_key)
             result = merge_event(_assemble(raw, delivered), event, now)
             if not result.changed:
-                return result
+                if read:
+                    return result
+                # Nothing to write by the guess: only the stored document can say so.
+                raw, delivered = await self._read(entry_key, delivered_key)
+                read = True
+                continue
             expected = hashlib.sha1(raw, usedforsecurity=False).hexdigest() if raw else ""
-            stored = await self._compare_and_set(
-                keys=[entry_key, delivered_key],
-                args=[expected, encode_entry(result.entry), ttl_ms],
+            document = encode_entry(result.entry)
+            answer = await self._compare_and_set(
+                keys=[entry_key, delivered_key], args=[expected, document, ttl_ms]
             )
-            if stored:
-                return result
+            flat = answer[2]
+            delivered = dict(zip(flat[::2], flat[1::2], strict=True))
+            if answer[0]:
+                self._remember(entry_key, document, delivered)
+                return _acknowledged(result, delivered)
+            raw = answer[1]
+            self._remember(entry_key, raw, delivered)
+            if not read:
+                read = True  # the guess was stale: the stored document is in hand, retry now
+                continue
             await asyncio.sleep(full_jitter(attempt, base=0.002, cap=0.05, rng=_rng))
         raise LedgerContentionError(
             f"merge of {event.key} lost {self._max_attempts} compare-and-set races in a row"
@@ -212,9 +238,9 @@ class RedisLedger:
     async def mark_delivered(
         self, tenant: str, interaction_id: str, platform: str, revision: int
     ) -> None:
-        await self._mark_delivered(
-            keys=list(self.keys(tenant, interaction_id)), args=[platform, revision]
-        )
+        entry_key, delivered_key = self.keys(tenant, interaction_id)
+        await self._mark_delivered(keys=[entry_key, delivered_key], args=[platform, revision])
+        self._acknowledge(entry_key, platform, revision)
 
     def lease_key(self, tenant: str, interaction_id: str, platform: str) -> str:
         return f"{self._prefix}{{{tenant}:{interaction_id}}}:lease:{platform}"
@@ -230,6 +256,7 @@ class RedisLedger:
             args=[lease.owner, ttl_ms],
         )
         delivered = dict(zip(flat[::2], flat[1::2], strict=True))
+        self._remember(entry_key, raw, delivered)
         held_for = max(0.0, int(wait_ms) / 1000)
         return Claim(_assemble(raw, delivered), bool(granted), held_for)
 
@@ -248,6 +275,8 @@ class RedisLedger:
             keys=[entry_key, delivered_key, self.lease_key(tenant, interaction_id, platform)],
             args=[lease.owner, platform, revision],
         )
+        if revision > 0:
+            self._acknowledge(entry_key, platform, revision)
 
     async def flush(self) -> None:
         """Nothing to wait for: every write above returns once Redis has applied it."""
@@ -270,20 +299,46 @@ class RedisLedger:
             pipe.get(entry_key)
             pipe.hgetall(delivered_key)
             raw, delivered = await pipe.execute()
+        self._remember(entry_key, raw, delivered)
         return raw, delivered
+
+    def _remember(self, entry_key: str, raw: bytes | None, delivered: _Delivered) -> None:
+        """Keep the newest document seen, the oldest forgotten first when the cache is full."""
+        documents = self._documents
+        documents.pop(entry_key, None)
+        documents[entry_key] = (raw, delivered)
+        if len(documents) > _CACHE_ENTRIES:
+            del documents[next(iter(documents))]
+
+    def _acknowledge(self, entry_key: str, platform: str, revision: int) -> None:
+        """What an acknowledgement written here did to the stored hash, in the cache too."""
+        known = self._documents.get(entry_key)
+        if known is not None:
+            name = platform.encode()
+            if int(known[1].get(name, b"0")) < revision:
+                known[1][name] = str(revision).encode()
 
 
 _rng = random.Random()  # noqa: S311 - jitter, not cryptography
 
 
+def _acknowledged(result: MergeResult, delivered: _Delivered) -> MergeResult:
+    """``result`` with the acknowledgements stored beside it, which a merge started from a
+    remembered document may not have seen."""
+    entry = _assemble_entry(result.entry, delivered)
+    return result if entry is result.entry else replace(result, entry=entry)
+
+
 def _assemble(raw: bytes | None, delivered: _Delivered) -> LedgerEntry | None:
-    if raw is None:
-        return None
-    entry = decode_entry(raw)
+    return None if raw is None else _assemble_entry(decode_entry(raw), delivered)
+
+
+def _assemble_entry(entry: LedgerEntry, delivered: _Delivered) -> LedgerEntry:
+    """Per platform, the larger of the document's and the hash's acknowledged revision."""
     if not delivered:
         return entry
     merged = dict(entry.delivered)
     for platform, revision in delivered.items():
         name = platform.decode()
         merged[name] = max(merged.get(name, 0), int(revision))
-    return replace(entry, delivered=merged)
+    return entry if merged == entry.delivered else replace(entry, delivered=merged)
