@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: dev test fault lint typecheck check bench clean
+.PHONY: dev test fault lint typecheck docs check bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,18 +25,23 @@ fault: $(STAMP)
 	$(BIN)/pytest -m fault -s
 
 lint: $(STAMP)
-	$(BIN)/ruff check service tests bench
-	$(BIN)/ruff format --check service tests bench
+	$(BIN)/ruff check service tests bench tools
+	$(BIN)/ruff format --check service tests bench tools
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+
+## docs: the documentation site, built strictly (a broken link or a missing page fails it)
+docs: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[docs]'
+	$(BIN)/mkdocs build --strict
 
 ## bench: the pure core's cost per event against a JSON-decode baseline
 bench: $(STAMP)
 	$(BIN)/python -m bench.core
 
 ## check: what CI runs
-check: lint typecheck test fault
+check: lint typecheck docs test fault
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache site

@@ -1,4 +1,4 @@
-"""The HTTP surface (DESIGN 8, a contract): ``/healthz``, ``/readyz``, ``/metrics`` and, when an
+"""The HTTP surface (a contract): ``/healthz``, ``/readyz``, ``/metrics`` and, when an
 admin token is configured, ``/admin``.
 
 Without a token the admin routes do not exist at all: they answer 404 like any unknown path

@@ -1,4 +1,4 @@
-"""The ``enricher`` command (DESIGN 10, a contract).
+"""The ``enricher`` command (a contract: scripts and runbooks call it).
 
 ``run`` the service, ``dev`` the whole system on one machine, ``simulate`` one vendor,
 ``check-config`` a tenants file, ``dlq list`` what failed and ``dlq replay`` it.

@@ -1,4 +1,4 @@
-"""Infrastructure settings from ``ENRICHER_*`` environment variables (DESIGN 9, a contract).
+"""Infrastructure settings from ``ENRICHER_*`` environment variables (a contract).
 
 Tenants live in their own file (:mod:`service.tenants`); what is here is what differs between a
 laptop and a cluster. A secret may be given directly (``ENRICHER_ADMIN_TOKEN``) or by file
@@ -25,36 +25,61 @@ __all__ = ["Settings"]
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ENRICHER_", extra="ignore", frozen=True)
+    # Each field's docstring is its description: the generated configuration reference reads it.
+    model_config = SettingsConfigDict(
+        env_prefix="ENRICHER_", extra="ignore", frozen=True, use_attribute_docstrings=True
+    )
 
     # Kafka
     kafka_bootstrap_servers: str = "localhost:9092"
+    """Comma-separated ``host:port`` of the Kafka brokers to bootstrap from."""
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    """How the clients talk to the brokers: TLS, SASL, both, or neither."""
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    """SASL mechanism; SASL is used only when this is set."""
     kafka_sasl_username: str | None = None
+    """SASL user name."""
     kafka_sasl_password: SecretStr | None = None
+    """SASL password; prefer ``ENRICHER_KAFKA_SASL_PASSWORD_FILE``."""
     kafka_sasl_password_file: Path | None = None
+    """File holding the SASL password (a mounted Secret); read at start when the password
+    itself is not set."""
     kafka_ssl_cafile: Path | None = None
+    """CA bundle that verifies the brokers' certificates (``SSL``, ``SASL_SSL``)."""
     kafka_ssl_certfile: Path | None = None
+    """Client certificate, for mutual TLS."""
     kafka_ssl_keyfile: Path | None = None
+    """Client certificate's private key, for mutual TLS."""
     kafka_enable_idempotence: bool = True
     """Idempotent DLQ writes; turn off only for brokers without it (the embedded dev broker)."""
     kafka_max_request_size: int = Field(default=DEFAULT_MAX_REQUEST_SIZE, ge=16_384)
     """The producer's ``max_request_size``. Every copy the service writes (DLQ, retry tiers,
     replays) is measured against it, and one that would not fit is written without its value."""
     kafka_session_timeout: Duration = timedelta(seconds=10)
+    """Consumer-group session timeout: a shorter one notices a dead replica sooner."""
     kafka_heartbeat_interval: Duration = timedelta(seconds=3)
+    """How often the consumer heartbeats to its group; well below the session timeout."""
     group_id: str = "interaction-enricher"
+    """Consumer group of the input and retry topics; every replica of one deployment shares it."""
     client_id: str = "interaction-enricher"
+    """Kafka client id, so broker logs and quotas can tell the service's connections apart."""
 
-    # Topics (DESIGN 6)
+    # Topics
     topic_closed: str = "interactions.closed"
+    """Input topic of ``interaction.closed`` events."""
     topic_analytics: str = "analytics.results"
+    """Input topic of ``analytics.result`` events; co-partitioned with the closed topic."""
     topic_dlq: str = "enricher.dlq"
+    """Dead-letter topic: bad input, permanent refusals, and records past the last retry tier."""
     topic_retry_prefix: str = "enricher.retry."
+    """Prefix of the delayed retry topics, named prefix + delay (``enricher.retry.30s``)."""
     create_topics: bool = False
+    """Create missing topics at start (inputs, retry tiers, DLQ); existing topics are left as
+    they are."""
     topic_partitions: int = Field(default=8, ge=1)
+    """Partitions of each topic ``ENRICHER_CREATE_TOPICS`` creates."""
     topic_replication_factor: int = Field(default=1, ge=1)
+    """Replication factor of each topic ``ENRICHER_CREATE_TOPICS`` creates."""
 
     # State
     ledger_url: str = "sqlite:///./enricher-ledger.sqlite3"
@@ -62,7 +87,10 @@ class Settings(BaseSettings):
     every replica). A password in the URL is masked in logs and JSON dumps; prefer
     ``ledger_password``."""
     ledger_password: SecretStr | None = None
+    """Redis password when it is not in the URL (never both); prefer
+    ``ENRICHER_LEDGER_PASSWORD_FILE``."""
     ledger_password_file: Path | None = None
+    """File holding the Redis password (a mounted Secret)."""
     ledger_key_prefix: str = DEFAULT_KEY_PREFIX
     """Prefix of every Redis key, so several deployments can share one Redis."""
     ledger_max_connections: int = Field(default=64, ge=1, le=10_000)
@@ -71,22 +99,31 @@ class Settings(BaseSettings):
 
     # HTTP surface
     http_host: str = "0.0.0.0"  # noqa: S104 - a pod must answer probes on its pod IP
+    """Address of the HTTP server (health, readiness, metrics, admin API)."""
     http_port: int = Field(default=8080, ge=0, le=65535)
+    """Port of the HTTP server; 0 picks a free one."""
     admin_token: SecretStr | None = None
+    """Bearer token of the ``/admin`` API; without it the admin API does not exist."""
     admin_token_file: Path | None = None
+    """File holding the admin token (a mounted Secret)."""
 
     # Logs
     log_format: Literal["json", "console"] = "json"
+    """``json`` lines for log collectors, or ``console`` for people."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    """Lowest level logged."""
 
     # Tenants
     config: Path | None = None
+    """The tenants file; ``enricher run`` refuses to start without it."""
 
     # Delivery
     max_in_flight: int = Field(default=2048, ge=1, le=100_000)
     """Records being processed at once per process; beyond it the consumer stops fetching."""
     commit_interval: Duration = timedelta(seconds=1)
+    """How often completed offsets are committed (and on every rebalance)."""
     retry_base_delay: Duration = timedelta(milliseconds=500)
+    """First in-process backoff (full jitter, doubling per attempt)."""
     retry_max_delay: Duration = timedelta(seconds=10)
     """Longest in-process backoff; beyond it a failing change is parked in a retry topic."""
     retry_tiers: Annotated[tuple[Duration, ...], NoDecode] = (
@@ -98,14 +135,17 @@ class Settings(BaseSettings):
     lane_queue_limit: int = Field(default=2048, ge=1)
     """Interactions waiting in one lane before new ones spill to the retry topic."""
     lane_initial_concurrency: int = Field(default=16, ge=1)
+    """Starting point of each lane's adaptive concurrency limit."""
     breaker_failures: int = Field(default=5, ge=1)
     """Consecutive transient failures that open a lane's circuit breaker."""
     breaker_cool_down: Duration = timedelta(seconds=5)
+    """First cool-down of an open breaker before one probe call; doubles up to 60 s."""
     retry_after_max: Duration = timedelta(minutes=5)
     """Longest lane pause a vendor's ``Retry-After`` can cause."""
     shutdown_drain: Duration = timedelta(seconds=20)
+    """How long SIGTERM and a partition revoke wait for in-flight work before committing."""
     liveness_stall: Duration = timedelta(minutes=2)
-    """How long the consumer loop may make no progress before ``/healthz`` fails."""
+    """Consumer-loop silence, or work in hand without progress, after which ``/healthz`` fails."""
 
     @model_validator(mode="before")
     @classmethod

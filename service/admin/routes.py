@@ -1,4 +1,4 @@
-"""The ``/admin`` routes (DESIGN 8): interaction lookup, DLQ list and replay, lane status and
+"""The ``/admin`` routes: interaction lookup, DLQ list and replay, lane status and
 pause/resume, and the effective configuration.
 
 Failures of what the routes depend on (the ledger, the broker) answer 503 with the reason, so

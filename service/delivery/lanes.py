@@ -1,5 +1,4 @@
-"""Lanes: one per (tenant, platform), each with its own queue, limits, breaker and pause
-(DESIGN 5.3-5.6).
+"""Lanes: one per (tenant, platform), each with its own queue, limits, breaker and pause.
 
 Work enters a lane as a *slot* per interaction. A slot holds every record waiting on that
 interaction; a change that arrives while the slot is queued or backing off simply joins it

@@ -1,4 +1,4 @@
-"""A lane's three governors, pure and clock-driven (DESIGN 5.4).
+"""A lane's three governors, pure and clock-driven.
 
 - :class:`TokenBucket` is the hard cap: a vendor's documented or contracted rate is never
   exceeded, whatever the concurrency.

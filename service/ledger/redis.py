@@ -1,4 +1,4 @@
-"""Redis ledger: one store shared by every replica (DESIGN 7).
+"""Redis ledger: one store shared by every replica.
 
 Two keys per interaction, both under the configured prefix and sharing one hash tag so a
 Redis Cluster would keep them in one slot:

@@ -1,10 +1,10 @@
-"""8x8 Contact Center Interaction Data Augmentation API simulator (VENDORS.md section 3).
+"""8x8 Contact Center Interaction Data Augmentation API simulator.
 
 A local double holding the enricher's 8x8 client to what the real platform is documented to
 enforce: Basic ``tenantId:actionToken`` with instant token rotation, one body shape at a time
 (8x8's documents show three, so the client's choice is tested explicitly), the variable rules,
 tenant-scoped interactions that refuse writes once finished, and the per-tenant rate limit.
-Rules VENDORS.md marks as inferred are settings (``EightByEightSimConfig``).
+Rules 8x8 does not document, only implies, are settings (``EightByEightSimConfig``).
 
 Vendor surface (faults and latency apply first; every call is recorded in the request log).
 ``{prefix}`` is ``/api/v1/interaction/data``, or ``/api/tstats/interaction/data`` when
@@ -133,7 +133,8 @@ class EightByEightSimConfig(BaseModel):
     """Catches misspelt flags (``display_name`` for ``displayName``) instead of losing them."""
     require_json_content_type: bool = True
     accept_finished: bool = False
-    """Undocumented (VENDORS 3.6); off means a finished interaction answers 404."""
+    """8x8 does not say whether it takes writes after an interaction ends; off means a finished
+    interaction answers 404."""
     auto_create: bool = True
     rate_limit_per_minute: int | None = Field(default=100, ge=1)
     rate_limit_retry_after: bool = False

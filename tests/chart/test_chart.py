@@ -22,8 +22,10 @@ import yaml
 
 from service.settings import Settings
 from service.tenants import load_tenants
+from tools.markdown_links import anchors
 
-CHART_DIR = Path(__file__).resolve().parents[2] / "deploy" / "helm" / "interaction-enricher"
+ROOT = Path(__file__).resolve().parents[2]
+CHART_DIR = ROOT / "deploy" / "helm" / "interaction-enricher"
 RELEASE = "enr"
 NAMESPACE = "contact-center"
 FULLNAME = "enr-interaction-enricher"
@@ -682,3 +684,20 @@ def test_schema_covers_every_default_key(chart: helm.Chart) -> None:
     assert schema is not None
     assert schema["additionalProperties"] is False
     assert list(paths(chart.values, schema, "")) == []
+
+
+def test_every_alert_links_to_its_runbook_section(chart: helm.Chart) -> None:
+    """Each alert's runbook_url lands on a heading of the operations page about alerts."""
+    base = "https://docs.example.com/enricher/"
+    values = {"metrics": merged(MONITORING, {"prometheusRule": {"runbookBaseUrl": base}})}
+    rule = only(render(chart, values), "PrometheusRule")
+    alerts = [r for group in rule["spec"]["groups"] for r in group["rules"]]
+    page = ROOT / "docs" / "operations" / "alerts.md"
+    site, github = anchors(page.read_text(encoding="utf-8"))
+    assert len(alerts) == 5
+    for alert in alerts:
+        url = alert["annotations"].get("runbook_url", "")
+        assert url.startswith(f"{base}operations/alerts/#"), (alert["alert"], url)
+        anchor = url.rpartition("#")[2]
+        assert anchor in site, f"{alert['alert']}: no heading #{anchor} in {page}"
+        assert anchor in github, f"{alert['alert']}: GitHub names no heading #{anchor}"

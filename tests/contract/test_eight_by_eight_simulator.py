@@ -1,6 +1,6 @@
 """Contract tests for the 8x8 simulator, over real loopback HTTP.
 
-Each test pins one rule of VENDORS.md section 3 (simulator requirements 8-11) or one promise of
+Each test pins one rule 8x8 documents (or implies, where it is a setting) or one promise of
 the control surface, so a client that passes against the simulator is held to the same rules
 as against 8x8. Time is a fake clock and latency a recorded sleep: nothing here waits.
 """
