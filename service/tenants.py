@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple
 
 import yaml
 from pydantic import (
@@ -40,6 +40,7 @@ __all__ = [
     "FieldMapping",
     "GenesysGwsSettings",
     "NiceCxoneSettings",
+    "RequestWindow",
     "SinchContactProSettings",
     "Tenant",
     "TenantsConfig",
@@ -112,9 +113,22 @@ class DeliveryPolicy(_Strict):
     """Time limit of one vendor call, after which it counts as a ``timeout``."""
 
 
+class RequestWindow(NamedTuple):
+    """A platform's documented limit as a count per window, which a token bucket cannot hold
+    exactly (its burst comes on top), so the lane enforces it as a sliding window."""
+
+    requests: int
+    seconds: float
+
+
 class _PlatformBlock(_Strict):
     SECRETS: ClassVar[tuple[str, ...]] = ()
     """Settings that must be references, never literals in the file."""
+
+    def request_window(self) -> RequestWindow | None:
+        """The platform's documented request limit, which no configured rate may exceed; None
+        where the platform documents none."""
+        return None
 
     def secret_values(self) -> list[str]:
         """Every secret as it may travel on the wire, for log and DLQ redaction."""
@@ -272,12 +286,25 @@ class EightByEightSettings(_PlatformBlock):
     max_variables: int = Field(default=50, ge=1)
     """Most variables in one request."""
     requests_per_minute: int = Field(default=100, ge=1)
-    """The documented per-tenant limit; the lane never sends faster."""
+    """The documented per-tenant limit; the lane never starts more in any minute."""
+    rate_window: Duration = timedelta(minutes=1)
+    """The window ``requests_per_minute`` is counted over: 8x8's minute. Only a simulator or
+    sandbox that counts over a shorter one needs another value."""
 
     SECRETS: ClassVar[tuple[str, ...]] = ("action_token",)
 
+    @field_validator("rate_window")
+    @classmethod
+    def _window_is_some_time(cls, window: timedelta) -> timedelta:
+        if window <= timedelta(0):
+            raise ValueError("rate_window must be longer than zero")
+        return window
+
     def secret_values(self) -> list[str]:
         return [*super().secret_values(), _basic(self.tenant_id, self.action_token)]
+
+    def request_window(self) -> RequestWindow:
+        return RequestWindow(self.requests_per_minute, self.rate_window.total_seconds())
 
 
 EIGHT_BY_EIGHT_NAME = re.compile(r"^_[A-Za-z0-9]+$")
