@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -200,6 +201,57 @@ def test_every_enricher_variable_is_a_setting(chart: helm.Chart) -> None:
     for value_set in sorted(VALUE_SETS):
         names = set(env(render(chart, VALUE_SETS[value_set])))
         assert {n for n in names if n.startswith("ENRICHER_")} <= known
+
+
+# Chart defaults that differ from the service's on purpose, each with its reason (the same
+# reason is the comment beside the value in values.yaml). Any other difference is an accident:
+# an operator reading the settings reference would expect the service's default in the pod.
+DELIBERATE_DIFFERENCES = {
+    "config": "the tenants file is mounted from a ConfigMap; the service has no default path",
+    "kafka_bootstrap_servers": "localhost means the pod itself; kafka:9092 is an in-cluster name",
+    "client_id": "the release name, so broker logs and quotas tell releases apart",
+    "ledger_url": "the SQLite file lives on the writable /tmp emptyDir (read-only root)",
+    "topic_replication_factor": "a cluster has at least three brokers; 1 suits a dev broker",
+}
+
+
+def chart_settings(
+    objects: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> dict[str, Any]:
+    """The settings the pod starts with: every literal ENRICHER_* the chart sets, parsed."""
+    variables = {
+        name: var["value"]
+        for name, var in env(objects).items()
+        if name.startswith("ENRICHER_") and "value" in var
+    }
+    with monkeypatch.context() as patched:
+        for name in [n for n in os.environ if n.startswith("ENRICHER_")]:
+            patched.delenv(name)
+        for name, value in variables.items():
+            patched.setenv(name, value)
+        started = Settings()
+    fields = {f"ENRICHER_{name.upper()}": name for name in Settings.model_fields}
+    return {fields[name]: getattr(started, fields[name]) for name in variables}
+
+
+@pytest.mark.parametrize("ledger", [{}, REDIS], ids=["sqlite", "redis"])
+def test_chart_defaults_are_the_service_defaults(
+    chart: helm.Chart, monkeypatch: pytest.MonkeyPatch, ledger: dict[str, Any]
+) -> None:
+    """Every value the chart passes by default is the service's own default, or is listed in
+    DELIBERATE_DIFFERENCES with its reason; a listed difference that no longer differs is
+    listed in vain and fails too."""
+    rendered = chart_settings(render(chart, {"ledger": ledger} if ledger else {}), monkeypatch)
+    defaults = Settings.model_construct()
+    differing = {
+        name: (value, getattr(defaults, name))
+        for name, value in rendered.items()
+        if value != getattr(defaults, name)
+    }
+    undocumented = {k: v for k, v in differing.items() if k not in DELIBERATE_DIFFERENCES}
+    assert undocumented == {}, "chart value != service default (chart, service)"
+    if not ledger:
+        assert set(DELIBERATE_DIFFERENCES) == set(differing), "a listed difference is gone"
 
 
 def test_default_tenants_file_passes_check_config(chart: helm.Chart, tmp_path: Path) -> None:
