@@ -15,12 +15,14 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import helm_python as helm
 import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 
+from service.ledger.redis import RedisLedger
 from service.settings import Settings
 from service.tenants import load_tenants
 from tools.markdown_links import anchors
@@ -35,6 +37,7 @@ KUBE_VERSIONS = ("1.31", "1.36")
 CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule", "ScaledObject"}
 
 REDIS = {"backend": "redis", "redis": {"url": "redis://redis:6379/0"}}
+REDIS_CA_URL = "rediss://redis.cache:6380/0?ssl_ca_certs=/etc/enricher/redis-ca/ca.crt"
 MONITORING = {
     "serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}},
     "prometheusRule": {"enabled": True},
@@ -101,6 +104,18 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
             },
         },
         "replicaCount": 4,
+    },
+    # A Redis with its own CA: the CA Secret mounted through extraVolumes and the rediss:// URL,
+    # which names the CA file, given through extraEnv instead of ledger.redis.url.
+    "redis-ca": {
+        "ledger": {"backend": "redis"},
+        "replicaCount": 2,
+        "extraVolumes": [{"name": "redis-ca", "secret": {"secretName": "redis-ca"}}],
+        "extraVolumeMounts": [
+            {"name": "redis-ca", "mountPath": "/etc/enricher/redis-ca", "readOnly": True}
+        ],
+        "extraEnv": [{"name": "ENRICHER_LEDGER_URL", "value": REDIS_CA_URL}],
+        "extraEnvFrom": [{"configMapRef": {"name": "enricher-tuning"}}],
     },
     "external-config": {
         "tenants": {"existingConfigMap": "my-tenants", "config": ""},
@@ -570,6 +585,51 @@ def test_sqlite_ledger_gets_no_redis_settings(chart: helm.Chart) -> None:
     assert "redis-password" not in {v["name"] for v in pod_spec(objects)["volumes"]}
 
 
+def test_redis_ca_mounted_through_extra_volumes(
+    chart: helm.Chart, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rediss:// URL whose CA is a mounted Secret reaches the Redis connection as given."""
+    objects = render(chart, VALUE_SETS["redis-ca"])
+    volumes = {v["name"]: v for v in pod_spec(objects)["volumes"]}
+    mounts = {m["name"]: m for m in container(objects)["volumeMounts"]}
+    assert volumes["redis-ca"]["secret"] == {"secretName": "redis-ca"}
+    assert mounts["redis-ca"] == {
+        "name": "redis-ca",
+        "mountPath": "/etc/enricher/redis-ca",
+        "readOnly": True,
+    }
+    assert container(objects)["envFrom"] == [{"configMapRef": {"name": "enricher-tuning"}}]
+    names = [e["name"] for e in container(objects)["env"]]
+    assert names.count("ENRICHER_LEDGER_URL") == 1, "extraEnv replaces the chart's variable"
+    url = env(objects)["ENRICHER_LEDGER_URL"]["value"]
+    assert url == REDIS_CA_URL
+    ca_file = urlsplit(url).query.partition("=")[2]
+    assert ca_file.startswith(mounts["redis-ca"]["mountPath"] + "/")
+
+    monkeypatch.setenv("ENRICHER_LEDGER_URL", url)
+    settings = Settings()
+    ledger = RedisLedger(settings.ledger_url, key_prefix=settings.ledger_key_prefix)
+    connection = ledger._redis.connection_pool.connection_kwargs
+    assert connection["ssl_ca_certs"] == "/etc/enricher/redis-ca/ca.crt"
+
+
+def test_extra_env_overrides_what_the_chart_sets(chart: helm.Chart) -> None:
+    """An ENRICHER_* in extraEnv wins over the chart's own, without a duplicate name (which
+    kubectl apply would merge unpredictably)."""
+    values = {"ledger": REDIS, "extraEnv": [{"name": "ENRICHER_MAX_IN_FLIGHT", "value": "512"}]}
+    variables = container(render(chart, values))["env"]
+    assert [v for v in variables if v["name"] == "ENRICHER_MAX_IN_FLIGHT"] == [
+        {"name": "ENRICHER_MAX_IN_FLIGHT", "value": "512"}
+    ]
+    assert any(v["name"] == "ENRICHER_LEDGER_URL" for v in variables)
+
+
+def test_redis_backend_without_any_url_is_refused(chart: helm.Chart) -> None:
+    values = {"ledger": {"backend": "redis"}, "extraEnv": [{"name": "TZ", "value": "UTC"}]}
+    with pytest.raises(helm.HelmRenderError, match="ENRICHER_LEDGER_URL in extraEnv"):
+        render(chart, values)
+
+
 # ---------------------------------------------------------------------------------------------
 # Monitoring
 
@@ -706,6 +766,10 @@ def test_network_policy_restricts_ingress_to_listed_peers(chart: helm.Chart) -> 
         ({"autoscaling": {"targetCPUUtilizationPercentage": 150}}, "targetCPUUtilization"),
         ({"containerSecurityContext": {"privilegd": True}}, "privilegd"),
         ({"tenants": {"secretMounts": [{"name": "x", "secretName": "y"}]}}, "mountPath"),
+        ({"extraVolumeMounts": [{"name": "redis-ca"}]}, "mountPath"),
+        ({"extraVolumeMounts": [{"name": "x", "mountPath": "etc"}]}, "/extraVolumeMounts/0"),
+        ({"extraVolumes": [{"secret": {"secretName": "redis-ca"}}]}, "name"),
+        ({"extraVolumes": {"redis-ca": {}}}, "/extraVolumes"),
         ({"resources": {"limits": {"memory": "lots"}}}, "/resources/limits/memory"),
     ],
 )

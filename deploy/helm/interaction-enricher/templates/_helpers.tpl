@@ -97,8 +97,12 @@ no partition to consume, or a pod killed before it commits what it drained.
 {{- fail "autoscaling (HPA or KEDA) needs ledger.backend=redis: the SQLite ledger serves one replica" -}}
 {{- end -}}
 {{- end -}}
-{{- if and (eq $v.ledger.backend "redis") (not (or $v.ledger.redis.url $v.ledger.redis.existingSecret)) -}}
-{{- fail "ledger.backend=redis needs ledger.redis.url or ledger.redis.existingSecret" -}}
+{{- $urlInExtraEnv := false -}}
+{{- range $v.extraEnv -}}
+{{- if eq .name "ENRICHER_LEDGER_URL" -}}{{- $urlInExtraEnv = true -}}{{- end -}}
+{{- end -}}
+{{- if and (eq $v.ledger.backend "redis") (not (or $v.ledger.redis.url $v.ledger.redis.existingSecret $urlInExtraEnv)) -}}
+{{- fail "ledger.backend=redis needs ledger.redis.url, ledger.redis.existingSecret or ENRICHER_LEDGER_URL in extraEnv" -}}
 {{- end -}}
 {{- if and $v.autoscaling.enabled (gt (int $v.autoscaling.maxReplicas) (int $v.kafka.partitions)) -}}
 {{- fail (printf "autoscaling.maxReplicas (%d) exceeds kafka.partitions (%d): the extra replicas would sit idle" (int $v.autoscaling.maxReplicas) (int $v.kafka.partitions)) -}}
