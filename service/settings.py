@@ -8,17 +8,27 @@ it never shows in a repr or a log line.
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, SecretStr, field_serializer, field_validator, model_validator
+from aiokafka.abc import AbstractTokenProvider
+from pydantic import (
+    Field,
+    PrivateAttr,
+    SecretStr,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from service.delivery.fit import DEFAULT_MAX_REQUEST_SIZE
 from service.delivery.retry_topics import RetryTier, tiers_of
 from service.durations import Duration
+from service.kafka_oauth import MskIamTokenProvider, OidcTokenProvider, msk_signer_missing
 from service.ledger.base import DEFAULT_KEY_PREFIX, ledger_backend, redact_url, url_password
 
 __all__ = ["Settings"]
@@ -29,14 +39,18 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ENRICHER_", extra="ignore", frozen=True, use_attribute_docstrings=True
     )
+    _token_provider: AbstractTokenProvider | None = PrivateAttr(default=None)
 
     # Kafka
     kafka_bootstrap_servers: str = "localhost:9092"
     """Comma-separated ``host:port`` of the Kafka brokers to bootstrap from."""
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     """How the clients talk to the brokers: TLS, SASL, both, or neither."""
-    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
-    """SASL mechanism; SASL is used only when this is set."""
+    kafka_sasl_mechanism: (
+        Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None
+    ) = None
+    """SASL mechanism; SASL is used only when this is set. ``OAUTHBEARER`` takes its tokens
+    from ``ENRICHER_KAFKA_SASL_OAUTH_PROVIDER``."""
     kafka_sasl_username: str | None = None
     """SASL user name."""
     kafka_sasl_password: SecretStr | None = None
@@ -59,6 +73,29 @@ class Settings(BaseSettings):
     """Consumer-group session timeout: a shorter one notices a dead replica sooner."""
     kafka_heartbeat_interval: Duration = timedelta(seconds=3)
     """How often the consumer heartbeats to its group; well below the session timeout."""
+    # Kafka SASL/OAUTHBEARER: tokens instead of a password, as managed Kafka services require.
+    kafka_sasl_oauth_provider: Literal["oidc", "msk-iam"] | None = None
+    """Where ``OAUTHBEARER`` tokens come from: ``oidc`` (client credentials at a token endpoint)
+    or ``msk-iam`` (Amazon MSK IAM, signed locally from the pod's AWS credentials; needs the
+    ``msk`` extra)."""
+    kafka_sasl_oauth_token_url: str | None = None
+    """``oidc``: the identity provider's token endpoint (``https://``; ``http://`` only to
+    localhost, since the client secret is sent to it)."""
+    kafka_sasl_oauth_client_id: str | None = None
+    """``oidc``: the client id."""
+    kafka_sasl_oauth_client_secret: SecretStr | None = None
+    """``oidc``: the client secret; prefer ``ENRICHER_KAFKA_SASL_OAUTH_CLIENT_SECRET_FILE``."""
+    kafka_sasl_oauth_client_secret_file: Path | None = None
+    """File holding the client secret (a mounted Secret); read at start when the secret
+    itself is not set."""
+    kafka_sasl_oauth_scope: str | None = None
+    """``oidc``: the scope asked for, space-separated, when the identity provider wants one."""
+    kafka_sasl_oauth_extensions: dict[str, str] = Field(default_factory=dict)
+    """``oidc``: SASL extensions sent with the token, as JSON, e.g. Confluent Cloud's
+    ``{"logicalCluster": "lkc-...", "identityPoolId": "pool-..."}``."""
+    kafka_sasl_oauth_aws_region: str | None = None
+    """``msk-iam``: the AWS region of the MSK cluster, e.g. ``eu-west-1``."""
+
     group_id: str = "interaction-enricher"
     """Consumer group of the input and retry topics; every replica of one deployment shares it."""
     client_id: str = "interaction-enricher"
@@ -197,6 +234,50 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="before")
+    @classmethod
+    def _oauth_secret_from_file(cls, values: Any) -> Any:
+        if not isinstance(values, dict):
+            return values
+        file_value = values.get("kafka_sasl_oauth_client_secret_file")
+        if file_value and not values.get("kafka_sasl_oauth_client_secret"):
+            try:
+                secret = Path(file_value).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(
+                    f"ENRICHER_KAFKA_SASL_OAUTH_CLIENT_SECRET_FILE {str(file_value)!r}: "
+                    f"{exc.strerror}"
+                ) from None
+            values["kafka_sasl_oauth_client_secret"] = secret
+        return values
+
+    @model_validator(mode="after")
+    def _kafka_oauth(self) -> Settings:
+        """OAUTHBEARER settings that could only fail at the first connect, refused at start."""
+        problems = _oauth_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def kafka_token_provider(self) -> AbstractTokenProvider:
+        """The OAUTHBEARER token provider, one per settings, so every client shares its token."""
+        if self._token_provider is None:
+            if self.kafka_sasl_oauth_provider == "msk-iam":
+                assert self.kafka_sasl_oauth_aws_region  # checked by _kafka_oauth
+                self._token_provider = MskIamTokenProvider(self.kafka_sasl_oauth_aws_region)
+            else:
+                assert self.kafka_sasl_oauth_token_url
+                assert self.kafka_sasl_oauth_client_id
+                assert self.kafka_sasl_oauth_client_secret is not None
+                self._token_provider = OidcTokenProvider(
+                    self.kafka_sasl_oauth_token_url,
+                    self.kafka_sasl_oauth_client_id,
+                    self.kafka_sasl_oauth_client_secret.get_secret_value(),
+                    scope=self.kafka_sasl_oauth_scope,
+                    extensions=self.kafka_sasl_oauth_extensions,
+                )
+        return self._token_provider
+
     @field_serializer("ledger_url", when_used="json")
     def _ledger_url_masked(self, value: str) -> str:
         """Config dumps show where the ledger is, never its password."""
@@ -209,7 +290,10 @@ class Settings(BaseSettings):
             "security_protocol": self.kafka_security_protocol,
             "client_id": self.client_id,
         }
-        if self.kafka_sasl_mechanism:
+        if self.kafka_sasl_mechanism == "OAUTHBEARER":
+            options["sasl_mechanism"] = self.kafka_sasl_mechanism
+            options["sasl_oauth_token_provider"] = self.kafka_token_provider()
+        elif self.kafka_sasl_mechanism:
             options["sasl_mechanism"] = self.kafka_sasl_mechanism
             options["sasl_plain_username"] = self.kafka_sasl_username
             if self.kafka_sasl_password is not None:
@@ -235,10 +319,104 @@ class Settings(BaseSettings):
     def secret_values(self) -> list[str]:
         secrets = [
             s.get_secret_value()
-            for s in (self.admin_token, self.kafka_sasl_password, self.ledger_password)
+            for s in (
+                self.admin_token,
+                self.kafka_sasl_password,
+                self.ledger_password,
+                self.kafka_sasl_oauth_client_secret,
+            )
             if s is not None and s.get_secret_value()
         ]
         in_url = url_password(self.ledger_url)
         if in_url:  # as written and as sent to Redis, which may differ by percent-encoding
             secrets.extend({in_url, unquote(in_url)})
         return secrets
+
+
+# -- Kafka SASL/OAUTHBEARER ---------------------------------------------------------------------
+
+_EXTENSION_KEY = re.compile(r"[A-Za-z]+")
+_EXTENSION_VALUE = re.compile(r"[\x21-\x7e \t\r\n]+")
+_AWS_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d+")
+_LOOPBACK = ("localhost", "127.0.0.1", "::1")
+
+
+def _oauth_problems(s: Settings) -> list[str]:
+    """What is wrong with the OAUTHBEARER settings, each naming the variable to fix."""
+    mechanism = "ENRICHER_KAFKA_SASL_MECHANISM=OAUTHBEARER"
+    if s.kafka_sasl_mechanism != "OAUTHBEARER":
+        if s.kafka_sasl_oauth_provider is not None:
+            return [f"ENRICHER_KAFKA_SASL_OAUTH_PROVIDER is used only with {mechanism}"]
+        return []
+    if not s.kafka_security_protocol.startswith("SASL_"):
+        return [f"{mechanism} needs ENRICHER_KAFKA_SECURITY_PROTOCOL=SASL_SSL (or SASL_PLAINTEXT)"]
+    if s.kafka_sasl_oauth_provider is None:
+        return [f"{mechanism} needs ENRICHER_KAFKA_SASL_OAUTH_PROVIDER: oidc or msk-iam"]
+    if s.kafka_sasl_oauth_provider == "msk-iam":
+        return _msk_problems(s)
+    return _oidc_problems(s)
+
+
+def _msk_problems(s: Settings) -> list[str]:
+    provider = "ENRICHER_KAFKA_SASL_OAUTH_PROVIDER=msk-iam"
+    problems: list[str] = []
+    if s.kafka_security_protocol != "SASL_SSL":
+        problems.append(f"{provider} needs ENRICHER_KAFKA_SECURITY_PROTOCOL=SASL_SSL")
+    region = s.kafka_sasl_oauth_aws_region
+    if not region:
+        problems.append(
+            f"{provider} needs ENRICHER_KAFKA_SASL_OAUTH_AWS_REGION, the cluster's region "
+            "(e.g. eu-west-1)"
+        )
+    elif not _AWS_REGION.fullmatch(region):
+        problems.append(
+            f"ENRICHER_KAFKA_SASL_OAUTH_AWS_REGION {region!r} is not an AWS region (e.g. eu-west-1)"
+        )
+    missing = msk_signer_missing()
+    if missing:
+        problems.append(missing)
+    return problems
+
+
+def _oidc_problems(s: Settings) -> list[str]:
+    secret = s.kafka_sasl_oauth_client_secret
+    needed = {
+        "ENRICHER_KAFKA_SASL_OAUTH_TOKEN_URL": s.kafka_sasl_oauth_token_url,
+        "ENRICHER_KAFKA_SASL_OAUTH_CLIENT_ID": s.kafka_sasl_oauth_client_id,
+        "ENRICHER_KAFKA_SASL_OAUTH_CLIENT_SECRET (or _FILE)": (
+            secret.get_secret_value() if secret else None
+        ),
+    }
+    missing = [name for name, value in needed.items() if not value]
+    problems = (
+        [f"ENRICHER_KAFKA_SASL_OAUTH_PROVIDER=oidc needs {', '.join(missing)}"] if missing else []
+    )
+    if s.kafka_sasl_oauth_token_url:
+        problems.extend(_token_url_problems(s.kafka_sasl_oauth_token_url))
+    for key, value in s.kafka_sasl_oauth_extensions.items():
+        if key == "auth" or not _EXTENSION_KEY.fullmatch(key):
+            problems.append(
+                f"ENRICHER_KAFKA_SASL_OAUTH_EXTENSIONS: key {key!r} must be letters only, "
+                "and not auth"
+            )
+        elif not _EXTENSION_VALUE.fullmatch(value):
+            problems.append(
+                f"ENRICHER_KAFKA_SASL_OAUTH_EXTENSIONS: the value of {key!r} must be printable text"
+            )
+    return problems
+
+
+def _token_url_problems(token_url: str) -> list[str]:
+    url = urlsplit(token_url)
+    plain_local = url.scheme == "http" and url.hostname in _LOOPBACK
+    if not url.hostname or not (url.scheme == "https" or plain_local):
+        return [
+            "ENRICHER_KAFKA_SASL_OAUTH_TOKEN_URL must be an https:// URL (http:// only to "
+            "localhost): the client secret is sent to it"
+        ]
+    if url.username or url.password:
+        return [
+            "ENRICHER_KAFKA_SASL_OAUTH_TOKEN_URL may not hold credentials: give the client as "
+            "ENRICHER_KAFKA_SASL_OAUTH_CLIENT_ID and _CLIENT_SECRET(_FILE)"
+        ]
+    return []
