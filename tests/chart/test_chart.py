@@ -117,6 +117,35 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         "extraEnv": [{"name": "ENRICHER_LEDGER_URL", "value": REDIS_CA_URL}],
         "extraEnvFrom": [{"configMapRef": {"name": "enricher-tuning"}}],
     },
+    "kafka-oidc": {
+        "kafka": {
+            "securityProtocol": "SASL_SSL",
+            "sasl": {
+                "mechanism": "OAUTHBEARER",
+                "oauth": {
+                    "provider": "oidc",
+                    "tokenUrl": "https://idp.example.com/oauth2/token",
+                    "clientId": "enricher",
+                    "scope": "kafka",
+                    "existingSecret": "kafka-oidc",
+                    "extensions": {"logicalCluster": "lkc-123", "identityPoolId": "pool-9"},
+                },
+            },
+        },
+    },
+    "kafka-msk-iam": {
+        "kafka": {
+            "bootstrapServers": "b-1.msk.eu-west-1.amazonaws.com:9098",
+            "securityProtocol": "SASL_SSL",
+            "sasl": {
+                "mechanism": "OAUTHBEARER",
+                "oauth": {"provider": "msk-iam", "awsRegion": "eu-west-1"},
+            },
+        },
+        "serviceAccount": {
+            "annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/enricher"}
+        },
+    },
     "external-config": {
         "tenants": {"existingConfigMap": "my-tenants", "config": ""},
         "ledger": REDIS,
@@ -527,6 +556,105 @@ def test_redis_backend_needs_a_url(chart: helm.Chart) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# Kafka OAUTHBEARER
+
+
+def started_settings(
+    objects: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch, files: dict[str, Path]
+) -> Settings:
+    """Settings as the pod would start them, each mounted file stood in for by a local one."""
+    for name, variable in env(objects).items():
+        if name.startswith("ENRICHER_") and "value" in variable:
+            monkeypatch.setenv(name, str(files.get(name, variable["value"])))
+    return Settings()
+
+
+def test_oidc_client_secret_is_a_mounted_file(
+    chart: helm.Chart, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    objects = render(chart, VALUE_SETS["kafka-oidc"])
+    variables = env(objects)
+    volumes = {v["name"]: v for v in pod_spec(objects)["volumes"]}
+    mounts = {m["name"]: m for m in container(objects)["volumeMounts"]}
+    assert volumes["kafka-oauth"]["secret"] == {"secretName": "kafka-oidc", "defaultMode": 0o440}
+    assert mounts["kafka-oauth"]["readOnly"] is True
+    path = variables["ENRICHER_KAFKA_SASL_OAUTH_CLIENT_SECRET_FILE"]["value"]
+    assert path == mounts["kafka-oauth"]["mountPath"] + "/client-secret"
+    assert "ENRICHER_KAFKA_SASL_OAUTH_CLIENT_SECRET" not in variables
+
+    secret = tmp_path / "client-secret"
+    secret.write_text("from-the-secret\n", encoding="utf-8")
+    files = {"ENRICHER_KAFKA_SASL_OAUTH_CLIENT_SECRET_FILE": secret}
+    settings = started_settings(objects, monkeypatch, files)
+    assert settings.kafka_sasl_mechanism == "OAUTHBEARER"
+    assert settings.kafka_sasl_oauth_provider == "oidc"
+    assert settings.kafka_sasl_oauth_token_url == "https://idp.example.com/oauth2/token"
+    assert settings.kafka_sasl_oauth_client_id == "enricher"
+    assert settings.kafka_sasl_oauth_scope == "kafka"
+    assert settings.kafka_sasl_oauth_extensions == {
+        "logicalCluster": "lkc-123",
+        "identityPoolId": "pool-9",
+    }
+    assert settings.kafka_sasl_oauth_client_secret is not None
+    assert settings.kafka_sasl_oauth_client_secret.get_secret_value() == "from-the-secret"
+    assert "sasl_oauth_token_provider" in settings.kafka_client_options()
+
+
+def test_msk_iam_needs_only_the_region_and_the_pod_identity(
+    chart: helm.Chart, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("aws_msk_iam_sasl_signer", reason="the msk extra is not installed")
+    objects = render(chart, VALUE_SETS["kafka-msk-iam"])
+    variables = env(objects)
+    assert variables["ENRICHER_KAFKA_SASL_OAUTH_PROVIDER"]["value"] == "msk-iam"
+    assert not {n for n in variables if "OAUTH_CLIENT" in n or "TOKEN_URL" in n}
+    assert "kafka-oauth" not in {v["name"] for v in pod_spec(objects)["volumes"]}
+    account = only(objects, "ServiceAccount")["metadata"]["annotations"]
+    assert account["eks.amazonaws.com/role-arn"].endswith(":role/enricher")
+    settings = started_settings(objects, monkeypatch, {})
+    assert settings.kafka_sasl_oauth_aws_region == "eu-west-1"
+    assert settings.kafka_client_options()["sasl_mechanism"] == "OAUTHBEARER"
+
+
+def test_plain_sasl_gets_no_oauth_settings(chart: helm.Chart) -> None:
+    values = merged(
+        VALUE_SETS["keda-secrets"],
+        {"kafka": {"sasl": {"oauth": {"provider": "oidc", "existingSecret": "kafka-oidc"}}}},
+    )
+    objects = render(chart, values)
+    assert not {n for n in env(objects) if "OAUTH" in n}
+    assert "kafka-oauth" not in {v["name"] for v in pod_spec(objects)["volumes"]}
+
+
+@pytest.mark.parametrize(
+    ("oauth", "message"),
+    [
+        ({}, r"OAUTHBEARER needs kafka\.sasl\.oauth\.provider"),
+        ({"provider": "oidc", "clientId": "x", "existingSecret": "s"}, r"oauth\.tokenUrl"),
+        ({"provider": "oidc", "tokenUrl": "https://idp/t", "clientId": "x"}, "existingSecret"),
+        ({"provider": "msk-iam"}, r"oauth\.awsRegion"),
+    ],
+)
+def test_incomplete_oauth_values_are_refused(
+    chart: helm.Chart, oauth: dict[str, Any], message: str
+) -> None:
+    values = {
+        "kafka": {
+            "securityProtocol": "SASL_SSL",
+            "sasl": {"mechanism": "OAUTHBEARER", "oauth": oauth},
+        }
+    }
+    with pytest.raises(helm.HelmRenderError, match=message):
+        render(chart, values)
+
+
+def test_oauthbearer_needs_a_sasl_protocol(chart: helm.Chart) -> None:
+    values = merged(VALUE_SETS["kafka-oidc"], {"kafka": {"securityProtocol": "SSL"}})
+    with pytest.raises(helm.HelmRenderError, match=r"kafka\.securityProtocol SASL_SSL"):
+        render(chart, values)
+
+
+# ---------------------------------------------------------------------------------------------
 # Redis ledger
 
 
@@ -746,6 +874,11 @@ def test_network_policy_restricts_ingress_to_listed_peers(chart: helm.Chart) -> 
         ({"image": {"digest": "latest"}}, "/image/digest"),
         ({"kafka": {"securityProtocol": "TLS"}}, "/kafka/securityProtocol"),
         ({"kafka": {"sasl": {"mechanism": "GSSAPI"}}}, "/kafka/sasl/mechanism"),
+        ({"kafka": {"sasl": {"oauth": {"provider": "kerberos"}}}}, "/kafka/sasl/oauth/provider"),
+        ({"kafka": {"sasl": {"oauth": {"tokenUrl": "idp/token"}}}}, "/kafka/sasl/oauth/tokenUrl"),
+        ({"kafka": {"sasl": {"oauth": {"awsRegion": "Ireland"}}}}, "/kafka/sasl/oauth/awsRegion"),
+        ({"kafka": {"sasl": {"oauth": {"extensions": {"auth": "x"}}}}}, "propertyName 'auth'"),
+        ({"kafka": {"sasl": {"oauth": {"clientSecret": "x"}}}}, "clientSecret"),
         ({"kafka": {"partitions": 0}}, "/kafka/partitions"),
         ({"kafka": {"topics": {"closed": "bad topic"}}}, "/kafka/topics/closed"),
         ({"ledger": {"backend": "postgres"}}, "/ledger/backend"),

@@ -31,6 +31,30 @@ server keeps both and the last wins, while kubectl apply merges them by name unp
 - name: ENRICHER_KAFKA_SASL_PASSWORD_FILE
   value: /etc/enricher/kafka-sasl/{{ .Values.kafka.sasl.passwordKey }}
 {{- end }}
+{{- if eq .Values.kafka.sasl.mechanism "OAUTHBEARER" }}
+{{- $oauth := .Values.kafka.sasl.oauth }}
+- name: ENRICHER_KAFKA_SASL_OAUTH_PROVIDER
+  value: {{ $oauth.provider | quote }}
+{{- if eq $oauth.provider "oidc" }}
+- name: ENRICHER_KAFKA_SASL_OAUTH_TOKEN_URL
+  value: {{ $oauth.tokenUrl | quote }}
+- name: ENRICHER_KAFKA_SASL_OAUTH_CLIENT_ID
+  value: {{ $oauth.clientId | quote }}
+- name: ENRICHER_KAFKA_SASL_OAUTH_CLIENT_SECRET_FILE
+  value: /etc/enricher/kafka-oauth/{{ $oauth.clientSecretKey }}
+{{- with $oauth.scope }}
+- name: ENRICHER_KAFKA_SASL_OAUTH_SCOPE
+  value: {{ . | quote }}
+{{- end }}
+{{- with $oauth.extensions }}
+- name: ENRICHER_KAFKA_SASL_OAUTH_EXTENSIONS
+  value: {{ toJson . | quote }}
+{{- end }}
+{{- else }}
+- name: ENRICHER_KAFKA_SASL_OAUTH_AWS_REGION
+  value: {{ $oauth.awsRegion | quote }}
+{{- end }}
+{{- end }}
 {{- if .Values.kafka.tls.existingSecret }}
 - name: ENRICHER_KAFKA_SSL_CAFILE
   value: /etc/enricher/kafka-tls/{{ .Values.kafka.tls.caKey }}
