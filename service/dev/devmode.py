@@ -87,10 +87,17 @@ async def run_dev(*, rate: float, duration: float, http_port: int) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    workdir = Path(tempfile.mkdtemp(prefix="enricher-dev-"))
     click.echo("starting the embedded broker and the simulators ...")
     async with contextlib.AsyncExitStack() as stack:
-        broker = await stack.enter_async_context(EmbeddedBroker())
+        # Entered first, so removed last: after the service has closed its ledger and the
+        # broker has stopped writing its log. Ctrl-C and SIGTERM end the run through ``stop``
+        # and so leave through here too.
+        workdir = Path(
+            stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="enricher-dev-", ignore_cleanup_errors=True)
+            )
+        )
+        broker = await stack.enter_async_context(EmbeddedBroker(log_dir=workdir))
         sims: dict[str, str] = {}
         for platform, app in _simulator_apps().items():
             sims[platform] = (await stack.enter_async_context(AppServer(app))).url
