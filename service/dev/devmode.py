@@ -287,7 +287,8 @@ def _banner(
         f"\n  tenants           service/dev/tenants.yaml"
         f"\n  run directory     {workdir}  (removed when the run ends)\n"
         f"\n  try               curl -H 'Authorization: Bearer {token}' \\"
-        f"\n                         '{service.http.url}/admin/interactions?state=pending'"
+        f"\n                         {service.http.url}/admin/lanes"
+        f"\n                    and .../admin/interactions?state=pending (what is still owed)"
         "\n\n  Ctrl-C stops everything and prints the final figures.\n"
     )
 
