@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -23,11 +23,15 @@ def _scrubber(redact: Redactor) -> structlog.types.Processor:
     return scrub
 
 
-def configure_logging(fmt: str, level: str, redact: Redactor) -> None:
+def configure_logging(fmt: str, level: str, redact: Redactor, stream: TextIO | None = None) -> None:
     """Every log line passes the redactor last before rendering, so a secret that slipped into
-    an exception message or a vendor answer is masked wherever it came from."""
+    an exception message or a vendor answer is masked wherever it came from.
+
+    ``stream`` is standard error unless given (dev mode writes its log to a file, so the
+    terminal keeps its dashboard)."""
+    out = stream if stream is not None else sys.stderr
     renderer: structlog.types.Processor = (
-        structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        structlog.dev.ConsoleRenderer(colors=out.isatty())
         if fmt == "console"
         else structlog.processors.JSONRenderer()
     )
@@ -43,6 +47,6 @@ def configure_logging(fmt: str, level: str, redact: Redactor) -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(out),
         cache_logger_on_first_use=False,
     )

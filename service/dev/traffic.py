@@ -278,6 +278,10 @@ class TrafficGenerator:
     released: int = 0
     lookups: dict[str, list[str]] = field(default_factory=dict)
     """Per tenant, the simulator paths of its interactions in the order they were started."""
+    started: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    """Per tenant, (interaction id, simulator path) of its interactions in the order started."""
+    bad_by_tenant: dict[str, int] = field(default_factory=dict)
+    """Per tenant, the malformed records sent on purpose (each one a dead letter to come)."""
     _pending: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property
@@ -320,6 +324,7 @@ class TrafficGenerator:
             path, body = plan.registration
             await sim.post(base + path, json=body)
         self.lookups.setdefault(plan.tenant.name, []).append(plan.lookup)
+        self.started.setdefault(plan.tenant.name, []).append((plan.interaction_id, plan.lookup))
         for send in plan.sends:
             if send.delay:
                 self._later(plan, send, producer, sim)
@@ -332,6 +337,8 @@ class TrafficGenerator:
         self.produced += 1
         if send.value == BAD_RECORD:
             self.bad_records += 1
+            tenant = plan.tenant.name
+            self.bad_by_tenant[tenant] = self.bad_by_tenant.get(tenant, 0) + 1
 
     async def _release(self, plan: InteractionPlan, sim: httpx.AsyncClient) -> None:
         """Ends the interaction at GWS. An interaction the enricher has not written yet does not

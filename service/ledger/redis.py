@@ -52,7 +52,7 @@ from redis.exceptions import TryAgainError
 
 from service.delivery.backoff import full_jitter
 from service.events import Event
-from service.ledger.base import DEFAULT_KEY_PREFIX, Claim, Lease
+from service.ledger.base import DEFAULT_KEY_PREFIX, Claim, EntryPage, InvalidCursor, Lease
 from service.ledger.codec import decode_entry, encode_entry
 from service.ledger.redis_batch import ScriptBatcher
 from service.merge import LedgerEntry, MergeResult, merge_event
@@ -302,6 +302,45 @@ class RedisLedger:
         await self._batcher.close()
         await self._redis.aclose()
 
+    # -- listing (admin API) -------------------------------------------------------------------
+
+    async def list_entries(
+        self, tenant: str | None, now: datetime, *, limit: int, cursor: str | None
+    ) -> EntryPage:
+        """Entries found by ``SCAN`` over this ledger's entry keys (of one tenant, if given).
+
+        The cursor is ``<scan cursor>.<taken>``: SCAN answers in batches of its own size, so
+        a page that ends inside a batch says how many of that batch's keys it already showed,
+        and the next page scans the same batch again and skips them. ``now`` is not consulted:
+        an entry is live exactly as long as Redis keeps its key."""
+        scan, taken = _scan_position(cursor)
+        pattern = f"{_glob_escape(self._prefix)}{{{_glob_escape(tenant) + ':' if tenant else ''}*}}"
+        pattern += ":entry"
+        keys: list[str] = []
+        for _ in range(_SCAN_ROUNDS):
+            following, found = await self._redis.scan(scan, match=pattern, count=_SCAN_COUNT)
+            batch = sorted(k.decode() if isinstance(k, bytes) else k for k in found)[taken:]
+            room = limit - len(keys)
+            keys += batch[:room]
+            if len(batch) > room:
+                taken += room
+                break
+            scan, taken = int(following), 0
+            if scan == 0 or len(keys) == limit:
+                break
+        # Read with the script itself, not _read: a listing should not push the entries
+        # merges are working on out of the cache.
+        answers = await asyncio.gather(
+            *(self._read_script(keys=[k, _delivered_key(k)], args=[]) for k in keys)
+        )
+        entries = tuple(
+            entry
+            for raw, flat in answers
+            if (entry := _assemble(raw, dict(zip(flat[::2], flat[1::2], strict=True))))
+        )
+        done = scan == 0 and taken == 0
+        return EntryPage(entries, None if done else f"{scan}.{taken}")
+
     async def _read(self, entry_key: str, delivered_key: str) -> tuple[bytes | None, _Delivered]:
         """The entry and its acknowledgements as of one instant (one script)."""
         raw, flat = await self._read_script(keys=[entry_key, delivered_key], args=[])
@@ -327,6 +366,30 @@ class RedisLedger:
 
 
 _rng = random.Random()  # noqa: S311 - jitter, not cryptography
+
+_SCAN_COUNT = 500
+"""Keys Redis looks at per SCAN call when listing entries (its hint, not a bound)."""
+_SCAN_ROUNDS = 20
+"""SCAN calls per listed page at most: a page with few matches ends early, cursor and all,
+instead of walking the whole keyspace in one request."""
+
+
+def _glob_escape(text: str) -> str:
+    """``text`` matched literally by SCAN's glob pattern."""
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
+
+
+def _delivered_key(entry_key: str) -> str:
+    return entry_key.removesuffix(":entry") + ":delivered"
+
+
+def _scan_position(cursor: str | None) -> tuple[int, int]:
+    if not cursor:
+        return 0, 0
+    scan, dot, taken = cursor.partition(".")
+    if not (dot and scan.isdigit() and taken.isdigit()):
+        raise InvalidCursor(f"{cursor!r} is not a cursor of this ledger")
+    return int(scan), int(taken)
 
 
 def _acknowledged(result: MergeResult, delivered: _Delivered) -> MergeResult:

@@ -65,6 +65,7 @@ from fastapi import APIRouter, Body, FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.openapi_ui import serve_docs
 from service.simulators.faults import (
     Clock,
     FaultInjector,
@@ -744,7 +745,10 @@ def create_app(
     app = FastAPI(
         title="8x8 Interaction Data Augmentation API simulator",
         description=(__doc__ or "").split("\n\n", 1)[0],
+        docs_url=None,
+        redoc_url=None,
     )
+    serve_docs(app)
     app.state.sim = EightByEightSimState(
         config=config or EightByEightSimConfig(), clock=clock, faults=faults, requests=log
     )

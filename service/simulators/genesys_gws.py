@@ -78,6 +78,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.background import BackgroundTask
 
+from service.openapi_ui import serve_docs
 from service.simulators.faults import (
     REDACTED,
     Clock,
@@ -843,7 +844,10 @@ def create_app(
     app = FastAPI(
         title="Genesys Web Services API v2 simulator",
         description=(__doc__ or "").split("\n\n", 1)[0],
+        docs_url=None,
+        redoc_url=None,
     )
+    serve_docs(app)
 
     def secret_headers() -> set[str]:
         return {_state_of(app).config.csrf_header_name.lower(), "x-csrf-token"}
