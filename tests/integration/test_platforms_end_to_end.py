@@ -316,3 +316,44 @@ password: ${{GWS_PASSWORD}}
         [record] = await running.dead_letters()
         assert record.provenance["reason"] == "write_window_closed"
         assert await sim.user_data("calls", "s-1") == {"Sentiment": "positive"}
+
+
+async def test_8x8_changes_held_for_their_close_spend_none_of_the_rate_limit(
+    run_service: Any, serve: Any
+) -> None:
+    """Analytics for calls not yet closed are held, not sent: the attempts that find that out
+    must not use up 8x8's two requests a minute, or the one close with something to send would
+    wait a whole minute behind calls that were never made."""
+    limit = 2
+    url, control = await serve(create_eight_by_eight_app(EightByEightSimConfig()))
+    sim = EightByEightSim(url, control)
+    yaml = tenants_yaml(
+        "8x8",
+        f"""
+base_url: {url}
+tenant_id: {EIGHT_BY_EIGHT_TENANT_ID}
+action_token: ${{ACTION_TOKEN}}
+requests_per_minute: {limit}
+""",
+        "_Sentiment",
+        "_Account",
+    )
+    async with run_service(tenants_yaml=yaml, environ={"ACTION_TOKEN": EIGHT_BY_EIGHT_TOKEN}) as (
+        running
+    ):
+        for n in range(6):
+            early, _ = events(f"open-{n}", {"guid": f"o-{n}"})
+            await running.analytics(early)
+
+        async def all_held() -> bool:
+            return bool(running.metric("enricher_held_total", tenant="acme", platform="8x8") >= 6)
+
+        await wait_for(all_held, 20, "the six analytics held for their close")
+        _, close = events("closed-1", {"guid": "c-1"})
+        await running.closed(close)
+
+        async def sent() -> bool:
+            return await sim.variables("c-1") == {"_Account": "A-1001"}
+
+        await wait_for(sent, 20, "the close at 8x8 within the minute")
+        assert len(await sim.arrivals()) == 1
