@@ -348,12 +348,15 @@ requests_per_minute: {limit}
         async def all_held() -> bool:
             return bool(running.metric("enricher_held_total", tenant="acme", platform="8x8") >= 6)
 
+        # Each is an attempt that makes no call; were its rate slot spent, the third would wait
+        # for the minute to pass.
         await wait_for(all_held, 20, "the six analytics held for their close")
         _, close = events("closed-1", {"guid": "c-1"})
         await running.closed(close)
 
         async def sent() -> bool:
-            return await sim.variables("c-1") == {"_Account": "A-1001"}
+            found = [i["guid"] for i in (await control.get("/_sim/interactions")).json()]
+            return "c-1" in found and await sim.variables("c-1") == {"_Account": "A-1001"}
 
         await wait_for(sent, 20, "the close at 8x8 within the minute")
         assert len(await sim.arrivals()) == 1
