@@ -316,3 +316,8 @@ async def _replay(
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+from service.cli_send import send  # noqa: E402 - commands of their own modules, added last
+
+main.add_command(send)

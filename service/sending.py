@@ -113,8 +113,7 @@ def read_events(data: bytes, source: str) -> list[tuple[str, bytes]]:
     """Each event's origin and bytes: ``data`` holds one JSON object (pretty-printed or not) or
     JSON Lines, one object per line.
 
-    The bytes are sent as written, so the service sees exactly what the file holds. An error
-    names the file and line (and column, for JSON that does not parse).
+    An error names the file and line (and column, for JSON that does not parse).
     """
     try:
         text = data.decode("utf-8")
@@ -175,6 +174,8 @@ def address(
     (``{tenant}:{interaction_id}``) and the input topic of its type (``topics``: event type to
     topic name)."""
     body = orjson.loads(value)
+    # Sent compact, one line per record, as producers write them (and as --dry-run shows it).
+    value = orjson.dumps(body)
     tenant, interaction_id = body.get("tenant"), body.get("interaction_id")
     # A key from anything but two strings would only hide the field error the parser reports.
     key = (
