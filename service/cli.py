@@ -321,3 +321,6 @@ if __name__ == "__main__":  # pragma: no cover
 from service.cli_send import send  # noqa: E402 - commands of their own modules, added last
 
 main.add_command(send)
+from service.cli_topics import topics  # noqa: E402
+
+main.add_command(topics)

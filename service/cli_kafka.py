@@ -29,8 +29,12 @@ def broker_errors(settings: Settings) -> Iterator[None]:
     logging.getLogger("aiokafka").propagate = False
     try:
         yield
-    except (KafkaConnectionError, KafkaTimeoutError):
+    except (KafkaConnectionError, KafkaTimeoutError) as exc:
         address = settings.kafka_bootstrap_servers
+        if isinstance(exc, KafkaConnectionError) and "Unable to bootstrap" not in str(exc):
+            # Reached, then lost: saying "no broker answers" would send the user the wrong way.
+            click.echo(f"error: the broker at {address} dropped the connection: {exc}", err=True)
+            raise SystemExit(1) from None
         click.echo(
             f"error: no Kafka broker answers at {address} (ENRICHER_KAFKA_BOOTSTRAP_SERVERS)",
             err=True,
