@@ -314,13 +314,12 @@ async def _replay(
         )
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
-
-
-from service.cli_send import send  # noqa: E402 - commands of their own modules, added last
-
-main.add_command(send)
+from service.cli_send import send  # noqa: E402 - commands of their own modules
 from service.cli_topics import topics  # noqa: E402
 
+main.add_command(send)
 main.add_command(topics)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

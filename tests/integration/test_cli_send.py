@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import orjson
@@ -169,3 +171,17 @@ def test_names_the_topic_that_does_not_exist(env: dict[str, str], tmp_path: Path
     assert "no-such-topic-here" in err
     assert "ENRICHER_TOPIC_CLOSED" in err
     assert "enricher topics create" in err
+
+
+@pytest.mark.parametrize("command", ["send", "topics"])
+def test_the_commands_exist_when_run_as_a_module(command: str) -> None:
+    """``python -m service.cli`` runs cli.py as ``__main__``: the commands must be added
+    before it calls ``main()``."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "service.cli", command, "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
