@@ -10,6 +10,8 @@
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
+# Optional extras of the wheel: --build-arg EXTRAS=msk adds Amazon MSK IAM authentication.
+ARG EXTRAS=""
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -19,7 +21,8 @@ COPY service ./service
 # The production image gets the plain wheel: no `embedded` broker, no `test` tools.
 RUN python -m pip wheel --no-deps --wheel-dir /wheels . \
  && python -m venv --without-pip /opt/venv \
- && python -m pip --python /opt/venv/bin/python install --no-compile /wheels/*.whl
+ && set -- /wheels/*.whl \
+ && python -m pip --python /opt/venv/bin/python install --no-compile "$1${EXTRAS:+[$EXTRAS]}"
 
 FROM ${PYTHON_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="interaction-enricher" \

@@ -1,4 +1,4 @@
-"""The HTTP surface (DESIGN 8, a contract): ``/healthz``, ``/readyz``, ``/metrics`` and, when an
+"""The HTTP surface (a contract): ``/healthz``, ``/readyz``, ``/metrics`` and, when an
 admin token is configured, ``/admin``.
 
 Without a token the admin routes do not exist at all: they answer 404 like any unknown path
@@ -14,6 +14,7 @@ from service import __version__
 from service.admin.context import AdminContext
 from service.health import Health
 from service.metrics import Metrics
+from service.openapi_ui import serve_docs
 
 __all__ = ["PROMETHEUS_TEXT", "create_app"]
 
@@ -48,7 +49,10 @@ def create_app(health: Health, metrics: Metrics, admin: AdminContext | None = No
         title="Interaction enricher",
         version=__version__,
         description=_DESCRIPTION + (_ADMIN_DESCRIPTION if enabled else ""),
+        docs_url=None,
+        redoc_url=None,
     )
+    serve_docs(app)
 
     @app.get("/healthz", summary="Liveness: the loop answers and the consumer makes progress")
     async def healthz() -> JSONResponse:

@@ -1,4 +1,4 @@
-"""The ``enricher`` command (DESIGN 10, a contract).
+"""The ``enricher`` command (a contract: scripts and runbooks call it).
 
 ``run`` the service, ``dev`` the whole system on one machine, ``simulate`` one vendor,
 ``check-config`` a tenants file, ``dlq list`` what failed and ``dlq replay`` it.
@@ -455,6 +455,13 @@ async def _replay(
         return await replay(
             store, plan, user=os.environ.get("USER", "unknown"), progress=bar.update
         )
+
+
+from service.cli_send import send  # noqa: E402 - commands of their own modules
+from service.cli_topics import topics  # noqa: E402
+
+main.add_command(send)
+main.add_command(topics)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,4 +1,4 @@
-"""Input events (DESIGN 2, a contract): parsing, validation, flattening and limits.
+"""Input events (a contract): parsing, validation, flattening and limits.
 
 Parsing never raises anything but :class:`BadInput`, whose ``reason`` is a short stable code
 that becomes the DLQ ``enricher.reason`` header and a metric label. Upstream pipelines get a
@@ -54,7 +54,7 @@ between ledger revisions and must not be mutated in place)."""
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """DESIGN 2 limits. They protect vendors (NICE and 8x8 cap field counts and sizes) and the
+    """Per-event limits. They protect vendors (NICE and 8x8 cap field counts and sizes) and the
     ledger from a runaway producer."""
 
     max_event_bytes: int = 64 * 1024

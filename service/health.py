@@ -1,4 +1,4 @@
-"""Liveness and readiness state (DESIGN 8).
+"""Liveness and readiness state.
 
 Liveness answers "would a restart help?": the event loop answers the probe, the consumer loop
 keeps cycling, and work in hand keeps moving. Work moves when a record settles or a vendor call

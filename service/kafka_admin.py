@@ -13,7 +13,7 @@ from typing import Any
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 
-__all__ = ["TopicCreationError", "ensure_topics"]
+__all__ = ["TopicCreationError", "admin_options", "ensure_topics"]
 
 _ADMIN_OPTIONS = frozenset(inspect.signature(AIOKafkaAdminClient.__init__).parameters) - {
     "self",
@@ -39,7 +39,7 @@ async def ensure_topics(
     consumer and producer; the ones the admin client does not take are ignored.
     """
     _check_partitions(topics)
-    admin = AIOKafkaAdminClient(**_admin_options(bootstrap_servers, client_kwargs))
+    admin = AIOKafkaAdminClient(**admin_options(bootstrap_servers, client_kwargs))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -62,9 +62,10 @@ def _check_partitions(topics: Mapping[str, int]) -> None:
         raise ValueError(f"every topic needs at least one partition: {bad}")
 
 
-def _admin_options(
+def admin_options(
     bootstrap_servers: str, client_kwargs: Mapping[str, Any] | None
 ) -> dict[str, Any]:
+    """The shared client options an admin client takes (it refuses the producer's)."""
     options = {k: v for k, v in (client_kwargs or {}).items() if k in _ADMIN_OPTIONS}
     options["bootstrap_servers"] = bootstrap_servers
     return options

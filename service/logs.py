@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -26,16 +26,20 @@ def _scrubber(redact: Redactor) -> structlog.types.Processor:
 _LIBRARIES = ("aiokafka", "asyncio")
 
 
-def _renderer(fmt: str) -> structlog.types.Processor:
+def _renderer(fmt: str, out: TextIO) -> structlog.types.Processor:
     if fmt == "console":
-        return structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        return structlog.dev.ConsoleRenderer(colors=out.isatty())
     return structlog.processors.JSONRenderer()
 
 
-def configure_logging(fmt: str, level: str, redact: Redactor) -> None:
+def configure_logging(fmt: str, level: str, redact: Redactor, stream: TextIO | None = None) -> None:
     """Every log line passes the redactor last before rendering, so a secret that slipped into
-    an exception message or a vendor answer is masked wherever it came from."""
-    renderer = _renderer(fmt)
+    an exception message or a vendor answer is masked wherever it came from.
+
+    ``stream`` is standard error unless given (dev mode writes its log to a file, so the
+    terminal keeps its dashboard)."""
+    out = stream if stream is not None else sys.stderr
+    renderer = _renderer(fmt, out)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -48,7 +52,7 @@ def configure_logging(fmt: str, level: str, redact: Redactor) -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(out),
         cache_logger_on_first_use=False,
     )
 
@@ -70,7 +74,7 @@ def route_library_logging(fmt: str, level: str, redact: Redactor) -> None:
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.format_exc_info,
                 _scrubber(redact),
-                _renderer(fmt),
+                _renderer(fmt, sys.stderr),
             ],
         )
     )

@@ -1,4 +1,4 @@
-"""Pure field mapping (DESIGN 4): pick merged fields, rename them for the platform, coerce.
+"""Pure field mapping: pick merged fields, rename them for the platform, coerce.
 
 A value that cannot be coerced is not dropped silently: it comes back as a
 :class:`FieldProblem`, which the pipeline dead-letters beside the delivery of the other fields.

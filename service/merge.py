@@ -1,4 +1,4 @@
-"""The pure merge of an event into a ledger entry (DESIGN 4).
+"""The pure merge of an event into a ledger entry.
 
 Every piece of state an event can set (a data field, a routing id, the channel, the contact
 status, the closed flag) is a last-writer-wins register stamped with the event's

@@ -1,4 +1,4 @@
-"""Prometheus metrics (DESIGN 8), all prefixed ``enricher_``.
+"""Prometheus metrics, all prefixed ``enricher_``.
 
 Each service instance owns its registry, so several instances can live in one process (tests,
 ``enricher dev``) without colliding. Tenant labels only ever carry configured tenant names;

@@ -1,4 +1,4 @@
-"""Offset tracking for out-of-order completion (DESIGN 5.1), pure.
+"""Offset tracking for out-of-order completion, pure.
 
 Records of one partition finish in any order because many interactions are in flight at once.
 Kafka commits are positional, so the only safe offset to commit is the one just past the

@@ -1,5 +1,5 @@
 """Assembly of the running service: every adapter built from settings, one event loop for the
-consumer and the HTTP surface, and the shutdown sequence (DESIGN 5.8).
+consumer and the HTTP surface, and the shutdown sequence.
 
 On SIGTERM or SIGINT: readiness drops at once, fetching stops, in-flight work drains within
 ``ENRICHER_SHUTDOWN_DRAIN``, offsets are committed, the consumer leaves its group, and only

@@ -1,4 +1,4 @@
-"""The tenants file (DESIGN 9, a contract): which platform each tenant writes to, how to reach
+"""The tenants file (a contract): which platform each tenant writes to, how to reach
 it, and which merged fields go there under which names and types.
 
 Secrets are never written in the file: ``${NAME}`` takes an environment variable and
@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple
 
 import yaml
 from pydantic import (
@@ -40,6 +40,7 @@ __all__ = [
     "FieldMapping",
     "GenesysGwsSettings",
     "NiceCxoneSettings",
+    "RequestWindow",
     "SinchContactProSettings",
     "Tenant",
     "TenantsConfig",
@@ -53,8 +54,11 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class _Strict(BaseModel):
-    # Unknown keys are errors: a misspelt setting must not be silently ignored.
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # Unknown keys are errors: a misspelt setting must not be silently ignored. Each field's
+    # docstring is its description: the generated tenants-file reference reads it.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, use_attribute_docstrings=True
+    )
 
 
 FieldType = Literal["string", "number", "boolean"]
@@ -72,31 +76,59 @@ class FieldMapping(_Strict):
     """
 
     source: Annotated[str, StringConstraints(min_length=1, max_length=128)] = Field(alias="from")
+    """The merged field that feeds this platform field, flattened with ``.``
+    (``sentiment.label``)."""
     type: FieldType | None = None
+    """Coerce the value to ``string``, ``number`` or ``boolean``; without it scalars pass as
+    they are and lists become comma-separated text."""
     display: bool | None = None
+    """8x8 only: show the variable to the agent."""
     display_name: Annotated[str, StringConstraints(min_length=1)] | None = None
+    """8x8 only: the label the agent sees, up to ``display_name_max_length``."""
     ivr: bool | None = None
+    """8x8 only: the variable feeds the IVR script, which must declare the same name (8x8
+    ignores an undeclared one without an error)."""
     privacy: bool | None = None
     """The value is for routing only: 8x8 masks it, and the enricher never logs it or writes
     it to the DLQ in clear."""
     data_type: EightByEightDataType | None = None
+    """8x8 only: the variable's ``dataType``."""
 
 
 class Limits(_Strict):
     rate_per_second: float = Field(default=20.0, gt=0)
+    """Hard cap on the lane's calls per second (a token bucket); never above the platform's
+    documented limit."""
     max_concurrency: int = Field(default=32, ge=1, le=4096)
+    """Ceiling of the lane's adaptive concurrency limit."""
 
 
 class DeliveryPolicy(_Strict):
     """When and how hard to try; defaults suit a vendor with a few seconds of bad weather."""
 
     max_attempts: int = Field(default=5, ge=1, le=50)
+    """Calls per change in process, with full-jitter backoff, before it is parked in the
+    next retry tier."""
     timeout: Duration = timedelta(seconds=10)
+    """Time limit of one vendor call, after which it counts as a ``timeout``."""
+
+
+class RequestWindow(NamedTuple):
+    """A platform's documented limit as a count per window, which a token bucket cannot hold
+    exactly (its burst comes on top), so the lane enforces it as a sliding window."""
+
+    requests: int
+    seconds: float
 
 
 class _PlatformBlock(_Strict):
     SECRETS: ClassVar[tuple[str, ...]] = ()
     """Settings that must be references, never literals in the file."""
+
+    def request_window(self) -> RequestWindow | None:
+        """The platform's documented request limit, which no configured rate may exceed; None
+        where the platform documents none."""
+        return None
 
     def secret_values(self) -> list[str]:
         """Every secret as it may travel on the wire, for log and DLQ redaction."""
@@ -118,11 +150,17 @@ HttpUrl = Annotated[str, StringConstraints(pattern=r"^https?://[^\s/]+(/\S*)?$")
 
 class NiceCxoneSettings(_PlatformBlock):
     issuer: HttpUrl
+    """CXone discovery root (``https://cxone.niceincontact.com``)."""
     client_id: Annotated[str, StringConstraints(min_length=1)]
+    """The registered application's client id."""
     client_secret: SecretStr
+    """The application's client secret; a reference, never a literal."""
     access_key_id: SecretStr
+    """The API user's access key id."""
     access_key_secret: SecretStr
+    """The API user's access key secret; a reference, never a literal."""
     level: Literal["contact", "segment"] = "contact"
+    """Write business data on the contact (every segment) or on one segment."""
     api_base_url: HttpUrl | None = None
     """Skips ``cxone-configuration`` discovery; for a fixed area or a local simulator."""
     not_found_grace: Duration = timedelta(minutes=10)
@@ -154,9 +192,11 @@ class SinchContactProSettings(_PlatformBlock):
     username: Annotated[str, StringConstraints(min_length=1)]
     """A dedicated API user with MANAGE_CONTACTS on the queues it writes for."""
     password: SecretStr
+    """The API user's password; a reference, never a literal."""
     api_key: SecretStr | None = None
     """Issued by Sinch to cloud tenants; sent in the ``api_key_header`` header."""
     api_key_header: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{1,64}$")] = "X-Api-Key"
+    """The header that carries the API key."""
     extra_data_for_history: dict[SinchChannel, list[str]]
     """The channels' ExtraDataForHistory allow-lists as configured at Sinch (``*`` = any key);
     the platform stores nothing by default, so the file must say what it allows."""
@@ -219,13 +259,15 @@ class SinchContactProSettings(_PlatformBlock):
 
 
 class EightByEightSettings(_PlatformBlock):
-    """8x8 Interaction Data Augmentation (VENDORS 3). The vendor's own documents disagree on
+    """8x8 Interaction Data Augmentation. The vendor's own documents disagree on
     the path and the body shape, so both are settings; the defaults are the best reading."""
 
     base_url: HttpUrl
     """``https://vcc-{cluster}.8x8.com``."""
     tenant_id: Annotated[str, StringConstraints(min_length=1)]
+    """The 8x8 tenant (Configuration Manager "Username"), the Basic-auth user."""
     action_token: SecretStr
+    """The Action Request Token from Configuration Manager; a reference, never a literal."""
     path_prefix: Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9/_.-]*$")] = (
         "/api/v1/interaction/data"
     )
@@ -238,28 +280,46 @@ class EightByEightSettings(_PlatformBlock):
     name_max_length: int = Field(default=24, ge=1, le=128)
     """"Less than 25 characters" in the support article; the developer site says 25."""
     display_name_max_length: int = Field(default=29, ge=1, le=128)
+    """Longest ``displayName``: "less than 30" in one 8x8 document, 30 in another."""
     value_max_length: int = Field(default=1000, ge=1)
+    """Longest variable value 8x8 accepts."""
     max_variables: int = Field(default=50, ge=1)
+    """Most variables in one request."""
     requests_per_minute: int = Field(default=100, ge=1)
-    """The documented per-tenant limit; the lane never sends faster."""
+    """The documented per-tenant limit; the lane never starts more in any minute."""
+    rate_window: Duration = timedelta(minutes=1)
+    """The window ``requests_per_minute`` is counted over: 8x8's minute. Only a simulator or
+    sandbox that counts over a shorter one needs another value."""
 
     SECRETS: ClassVar[tuple[str, ...]] = ("action_token",)
 
+    @field_validator("rate_window")
+    @classmethod
+    def _window_is_some_time(cls, window: timedelta) -> timedelta:
+        if window <= timedelta(0):
+            raise ValueError("rate_window must be longer than zero")
+        return window
+
     def secret_values(self) -> list[str]:
         return [*super().secret_values(), _basic(self.tenant_id, self.action_token)]
+
+    def request_window(self) -> RequestWindow:
+        return RequestWindow(self.requests_per_minute, self.rate_window.total_seconds())
 
 
 EIGHT_BY_EIGHT_NAME = re.compile(r"^_[A-Za-z0-9]+$")
 
 
 class GenesysGwsSettings(_PlatformBlock):
-    """Genesys Web Services API v2 (VENDORS 4): ``UpdateUserData`` on the agent's own live
+    """Genesys Web Services API v2: ``UpdateUserData`` on the agent's own live
     interaction, Basic auth with a session cookie and a CSRF token."""
 
     base_url: HttpUrl
     """``http(s)://{gws-host}:{port}``, without ``/api/v2``."""
     username: Annotated[str, StringConstraints(min_length=1)]
+    """The GWS agent whose own interactions are written."""
     password: SecretStr
+    """The agent's password; a reference, never a literal."""
 
     SECRETS: ClassVar[tuple[str, ...]] = ("password",)
 
@@ -283,16 +343,25 @@ TenantName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.
 
 class Tenant(_Strict):
     platform: Literal["nice-cxone", "sinch-contact-pro", "8x8", "genesys-gws"]
+    """The platform this tenant writes to; its block (same name) must be present."""
     nice_cxone: NiceCxoneSettings | None = Field(default=None, alias="nice-cxone")
+    """How to reach NICE CXone (with ``platform: nice-cxone``)."""
     sinch_contact_pro: SinchContactProSettings | None = Field(
         default=None, alias="sinch-contact-pro"
     )
+    """How to reach Sinch Contact Pro (with ``platform: sinch-contact-pro``)."""
     eight_by_eight: EightByEightSettings | None = Field(default=None, alias="8x8")
+    """How to reach 8x8 (with ``platform: 8x8``)."""
     genesys_gws: GenesysGwsSettings | None = Field(default=None, alias="genesys-gws")
+    """How to reach Genesys GWS (with ``platform: genesys-gws``)."""
     limits: Limits = Limits()
+    """The lane's rate cap and concurrency ceiling."""
     delivery: DeliveryPolicy = DeliveryPolicy()
+    """In-process attempts and the per-call timeout."""
     retention: Duration = timedelta(days=7)
+    """How long a ledger entry lives after its last change."""
     fields: dict[Annotated[str, StringConstraints(min_length=1, max_length=128)], FieldMapping]
+    """Platform field name to merged field; unmapped fields are never sent."""
 
     @field_validator("fields")
     @classmethod
@@ -377,6 +446,7 @@ class Tenant(_Strict):
 
 class TenantsConfig(_Strict):
     tenants: dict[TenantName, Tenant]
+    """Tenant name (as in events and record keys) to its settings."""
 
     def secret_values(self) -> list[str]:
         """Every resolved secret, so log and DLQ redaction can scrub them wherever they appear."""

@@ -13,6 +13,7 @@ from pydantic import SecretStr
 from service.admin.dead_letters import DeadLetterStore
 from service.admin.recorder import OutcomeRecorder
 from service.delivery.lanes import LaneStatus
+from service.ledger.base import EntryPage
 from service.merge import LedgerEntry
 from service.settings import Settings
 from service.tenants import Tenant
@@ -22,6 +23,10 @@ __all__ = ["AdminContext", "LaneControl", "LaneControls", "LedgerReader"]
 
 class LedgerReader(Protocol):
     async def get(self, tenant: str, interaction_id: str, now: datetime) -> LedgerEntry | None: ...
+
+    async def list_entries(
+        self, tenant: str | None, now: datetime, *, limit: int, cursor: str | None
+    ) -> EntryPage: ...
 
 
 class LaneControl(Protocol):

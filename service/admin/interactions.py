@@ -11,14 +11,22 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-from service.admin.models import AttemptView, FieldView, InteractionView, PlatformDeliveryView
+from service.admin.models import (
+    AttemptView,
+    FieldView,
+    InteractionState,
+    InteractionSummary,
+    InteractionView,
+    PlatformDeliveryView,
+)
 from service.admin.recorder import OutcomeRecorder
 from service.delivery.privacy import MASK
 from service.events import Value
 from service.merge import LedgerEntry
+from service.platforms.base import WriteWindow
 from service.tenants import Tenant
 
-__all__ = ["interaction_view"]
+__all__ = ["delivery_state", "interaction_summary", "interaction_view"]
 
 
 def interaction_view(
@@ -70,3 +78,29 @@ def _shown(value: Value, redact: Callable[[str], str]) -> Any:
     if isinstance(value, tuple):
         return [redact(v) if isinstance(v, str) else v for v in value]
     return value
+
+
+def delivery_state(entry: LedgerEntry, platform: str, window: WriteWindow) -> InteractionState:
+    """The same rule the lanes apply before a call: a change that may not be written yet is
+    held, not pending, so an operator is not sent looking for a failure that is not there."""
+    if not entry.pending_for(platform):
+        return "delivered"
+    if not entry.is_closed and (window == "after_close" or not entry.ref()):
+        return "held"
+    return "pending"
+
+
+def interaction_summary(
+    entry: LedgerEntry, tenant: Tenant, window: WriteWindow
+) -> InteractionSummary:
+    return InteractionSummary(
+        tenant=entry.tenant,
+        interaction_id=entry.interaction_id,
+        platform=tenant.platform,
+        state=delivery_state(entry, tenant.platform, window),
+        revision=entry.revision,
+        delivered_revision=entry.delivered.get(tenant.platform, 0),
+        closed=entry.is_closed,
+        updated_at=entry.updated_at,
+        expires_at=entry.updated_at + tenant.retention if entry.updated_at else None,
+    )

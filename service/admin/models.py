@@ -43,6 +43,10 @@ __all__ = [
     "DeadLetterSelection",
     "DeadLetterView",
     "FieldView",
+    "InteractionPage",
+    "InteractionQuery",
+    "InteractionState",
+    "InteractionSummary",
     "InteractionView",
     "LaneList",
     "LaneView",
@@ -188,6 +192,81 @@ class InteractionView(_Output):
                             ],
                         }
                     ],
+                }
+            ]
+        }
+    )
+
+
+# -- the interaction list -----------------------------------------------------------------------
+
+InteractionState = Literal["pending", "held", "delivered"]
+"""Where an interaction stands with its tenant's platform."""
+
+LIST_CURSOR_PATTERN = r"^([0-9a-f]{2}){1,1024}$"
+"""The ledger's own cursor, hex-encoded: a SQLite cursor is the last key shown, which may hold
+any character an interaction id does."""
+
+
+class InteractionQuery(_Input):
+    """Unset filters match everything; set ones must all match."""
+
+    tenant: TenantName | None = Field(
+        default=None, description="A configured tenant (the API's schema lists them)."
+    )
+    state: InteractionState | None = Field(
+        default=None,
+        description="`delivered`: the platform acknowledged the latest revision. `held`: the "
+        "latest revision waits for the interaction to close (after-close platforms, and "
+        "Genesys GWS before it knows the session). `pending`: the latest revision is still to "
+        "be delivered (queued, being retried, parked in a retry topic, or dead-lettered).",
+    )
+    limit: int = Field(default=50, ge=1, le=500, description="Interactions per page.")
+    cursor: Annotated[str, StringConstraints(pattern=LIST_CURSOR_PATTERN)] | None = Field(
+        default=None, description="`next_cursor` of the previous page."
+    )
+
+
+class InteractionSummary(_Output):
+    tenant: str
+    interaction_id: str
+    platform: str = Field(description="The tenant's platform, which `state` is about.")
+    state: InteractionState
+    revision: int = Field(description="The latest revision of the merged data.")
+    delivered_revision: int = Field(description="The last revision the platform acknowledged.")
+    closed: bool
+    updated_at: datetime | None
+    expires_at: datetime | None = Field(description="When the entry leaves the ledger.")
+
+
+class InteractionPage(_Output):
+    interactions: list[InteractionSummary] = Field(
+        description="In the ledger's order (by key on SQLite; unordered on Redis)."
+    )
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null at the end. A page can hold "
+        "fewer than `limit` interactions and still have a next one: each answer reads a "
+        "bounded part of the ledger."
+    )
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "interactions": [
+                        {
+                            "tenant": "acme",
+                            "interaction_id": "call-000123",
+                            "platform": "nice-cxone",
+                            "state": "pending",
+                            "revision": 2,
+                            "delivered_revision": 1,
+                            "closed": True,
+                            "updated_at": "2026-11-20T10:17:31Z",
+                            "expires_at": "2026-11-27T10:17:31Z",
+                        }
+                    ],
+                    "next_cursor": "61636d653a63616c6c2d303030313233",
                 }
             ]
         }

@@ -1,4 +1,4 @@
-"""The ``/admin`` routes (DESIGN 8): interaction lookup, DLQ list and replay, lane status and
+"""The ``/admin`` routes: interaction list and lookup, DLQ list and replay, lane status and
 pause/resume, and the effective configuration.
 
 Failures of what the routes depend on (the ledger, the broker) answer 503 with the reason, so
@@ -9,10 +9,13 @@ nothing an operator sends can make a route answer 500.
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any, Literal, cast
+from collections.abc import Iterable
+from typing import Annotated, Any, Literal, NoReturn, cast
 
 import structlog
 from fastapi import APIRouter, HTTPException, Path, Query, Security
+from fastapi.exceptions import RequestValidationError
+from pydantic import Field, create_model
 from starlette.convertors import Convertor, register_url_convertor
 
 from service import __version__
@@ -21,13 +24,16 @@ from service.admin.auth import bearer_scheme, guarded_route
 from service.admin.config_view import redacted_settings, redacted_tenants
 from service.admin.context import AdminContext, LaneControl, LaneControls
 from service.admin.dead_letters import decoded_value, replay
-from service.admin.interactions import interaction_view
+from service.admin.interactions import interaction_summary, interaction_view
 from service.admin.models import (
     BreakerName,
     ConfigView,
     DeadLetterPage,
     DeadLetterQuery,
     DeadLetterView,
+    InteractionPage,
+    InteractionQuery,
+    InteractionSummary,
     InteractionView,
     LaneList,
     LaneView,
@@ -40,6 +46,8 @@ from service.admin.selection import Cursor, page_of
 from service.delivery.dlq_reader import DeadLetterRecord
 from service.delivery.lanes import LaneStatus
 from service.delivery.replay_state import Latest
+from service.ledger.base import InvalidCursor
+from service.platforms.registry import WRITE_WINDOWS
 
 __all__ = ["admin_router"]
 
@@ -99,6 +107,18 @@ def admin_router(ctx: AdminContext) -> APIRouter:
         responses={401: _401},
     )
     replaying = asyncio.Lock()
+
+    async def list_interactions(query: Annotated[InteractionQuery, Query()]) -> InteractionPage:
+        return await _interaction_page(query, ctx)
+
+    # The tenants a deployment has are known here, so the schema names them: an unknown one
+    # is refused (422) like any other value outside the schema, and Swagger UI offers a list.
+    list_interactions.__annotations__["query"] = Annotated[_interaction_query(ctx.tenants), Query()]
+    router.get(
+        "/interactions",
+        summary="Interactions in the ledger with their delivery state, one page at a time",
+        responses={503: _503},
+    )(list_interactions)
 
     @router.get(
         "/interactions/{tenant}/{interaction_id:anytext}",
@@ -220,6 +240,62 @@ def admin_router(ctx: AdminContext) -> APIRouter:
         )
 
     return router
+
+
+_LEDGER_PAGES_PER_ANSWER = 20
+"""Ledger pages one answer reads at most: a state that few interactions are in ends a page
+early (with a cursor) instead of reading the whole ledger in one request."""
+
+
+def _interaction_query(tenants: Iterable[str]) -> type[InteractionQuery]:
+    """:class:`InteractionQuery` whose ``tenant`` is one of ``tenants``."""
+    names = tuple(sorted(tenants))
+    if not names:
+        return InteractionQuery
+    field = InteractionQuery.model_fields["tenant"]
+    one_of: Any = cast("Any", Literal)[names]
+    model: type[InteractionQuery] = create_model(
+        "InteractionQuery",
+        __base__=InteractionQuery,
+        tenant=(one_of | None, Field(default=None, description=field.description)),
+    )
+    return model
+
+
+async def _interaction_page(query: InteractionQuery, ctx: AdminContext) -> InteractionPage:
+    # Any hex decodes to a position: a SQLite cursor is a key, and any text is one.
+    cursor = bytes.fromhex(query.cursor).decode("utf-8", "replace") if query.cursor else None
+    found: list[InteractionSummary] = []
+    now = ctx.clock()
+    for _ in range(_LEDGER_PAGES_PER_ANSWER):
+        try:
+            page = await ctx.ledger.list_entries(
+                query.tenant, now, limit=query.limit - len(found), cursor=cursor
+            )
+        except InvalidCursor:
+            _invalid("cursor", query.cursor, "not a cursor this endpoint gave out")
+        except Exception as exc:
+            raise _unavailable("the ledger cannot be listed", exc) from None
+        for entry in page.entries:
+            tenant = ctx.tenants.get(entry.tenant)
+            if tenant is None:  # no longer configured: nothing will deliver it
+                continue
+            summary = interaction_summary(entry, tenant, WRITE_WINDOWS[tenant.platform])
+            if query.state is None or summary.state == query.state:
+                found.append(summary)
+        cursor = page.cursor
+        if cursor is None or len(found) == query.limit:
+            break
+    next_cursor = cursor.encode().hex() if cursor else None
+    return InteractionPage(interactions=found, next_cursor=next_cursor)
+
+
+def _invalid(name: str, value: object, message: str) -> NoReturn:
+    """A 422 shaped as FastAPI's own, for what a schema cannot state (a cursor of this
+    ledger's kind)."""
+    raise RequestValidationError(
+        [{"type": "value_error", "loc": ("query", name), "msg": message, "input": value}]
+    )
 
 
 def _unavailable(what: str, exc: Exception) -> HTTPException:

@@ -1,4 +1,4 @@
-"""Dead-letter records with provenance (DESIGN 5.7).
+"""Dead-letter records with provenance.
 
 A DLQ record keeps the original key, value and headers byte for byte, so a replay is the very
 event that failed, and adds ``enricher.*`` headers that say why, where from and how often. On a

@@ -1,4 +1,4 @@
-"""Who gives way when the pipeline is full (DESIGN 5, isolation), pure.
+"""Who gives way when the pipeline is full (tenant isolation), pure.
 
 The pipeline holds at most ``max_in_flight`` records, and a lane may queue many of them. A
 vendor that answers slowly but within its timeout is neither failing (its breaker stays shut)

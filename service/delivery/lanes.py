@@ -1,5 +1,4 @@
-"""Lanes: one per (tenant, platform), each with its own queue, limits, breaker and pause
-(DESIGN 5.3-5.6).
+"""Lanes: one per (tenant, platform), each with its own queue, limits, breaker and pause.
 
 Work enters a lane as a *slot* per interaction. A slot holds every record waiting on that
 interaction; a change that arrives while the slot is queued or backing off simply joins it
@@ -52,13 +51,13 @@ from service.delivery.attempt import (
 )
 from service.delivery.backoff import full_jitter
 from service.delivery.fair_share import excess_over_share
-from service.delivery.limits import AimdLimit, Breaker, BreakerState, TokenBucket
+from service.delivery.limits import AimdLimit, Breaker, BreakerState, RateLimit, rate_limit
 from service.delivery.retry_topics import Origin, RetryTier
 from service.mapping import FieldProblem
 from service.metrics import Children, Metrics
 from service.platforms.base import PlatformAdapter
 from service.platforms.outcomes import Outcome, OutcomeKind
-from service.tenants import EightByEightSettings, Tenant
+from service.tenants import Tenant
 
 __all__ = [
     "AttemptHook",
@@ -194,7 +193,7 @@ class Lane:
         self._limit = AimdLimit(
             min(config.initial_limit, limits.max_concurrency), maximum=limits.max_concurrency
         )
-        self._bucket = TokenBucket(_rate_cap(tenant), now=clock())
+        self._bucket = _rate_cap(tenant, clock())
         self._breaker = Breaker(config.breaker_failures, config.breaker_cool_down)
         self._slots: dict[str, _Slot] = {}
         self._queue: deque[_Slot] = deque()
@@ -453,6 +452,9 @@ class Lane:
             self._in_flight -= 1
             self.last_activity = self._clock()
             self._wake()
+        if not result.called:
+            # Held, already delivered, or leased elsewhere: the vendor's budget was not spent.
+            self._bucket.refund(self._clock())
         if result.kind is AttemptKind.LEASED:
             self._wait_for_lease(slot, result.wait)
             return
@@ -687,13 +689,9 @@ def _reason(outcome: Outcome | None) -> str:
     return outcome.reason if outcome is not None else "none"
 
 
-def _rate_cap(tenant: Tenant) -> float:
-    """The tenant's configured rate, never above what the platform documents."""
-    rate = tenant.limits.rate_per_second
-    settings = tenant.settings
-    if isinstance(settings, EightByEightSettings):
-        rate = min(rate, settings.requests_per_minute / 60.0)
-    return rate
+def _rate_cap(tenant: Tenant, now: float) -> RateLimit:
+    """The tenant's configured rate, and never more in a window than the platform documents."""
+    return rate_limit(tenant.limits.rate_per_second, tenant.settings.request_window(), now=now)
 
 
 class Lanes:

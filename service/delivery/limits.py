@@ -1,7 +1,9 @@
-"""A lane's three governors, pure and clock-driven (DESIGN 5.4).
+"""A lane's three governors, pure and clock-driven.
 
-- :class:`TokenBucket` is the hard cap: a vendor's documented or contracted rate is never
-  exceeded, whatever the concurrency.
+- The hard cap is a vendor's documented or contracted rate, never exceeded whatever the
+  concurrency: a :class:`TokenBucket` for a rate, a :class:`SlidingWindowLimit` for a platform
+  that documents a count per window (8x8's 100 requests a minute), both at once
+  (:class:`JointLimit`) when a tenant configures a rate below such a window.
 - :class:`AimdLimit` is the soft cap: how many calls may be in flight. It grows while the vendor
   keeps up and shrinks multiplicatively on signs of overload (429, 503, timeouts), like a TCP
   congestion window, so a struggling vendor gets less traffic instead of more retries.
@@ -15,9 +17,54 @@ transition is unit-testable and deterministic.
 from __future__ import annotations
 
 import enum
+from collections import deque
 from dataclasses import dataclass
+from typing import Protocol
 
-__all__ = ["AimdLimit", "Breaker", "BreakerState", "TokenBucket"]
+__all__ = [
+    "WINDOW_MARGIN",
+    "AimdLimit",
+    "Breaker",
+    "BreakerState",
+    "JointLimit",
+    "RateLimit",
+    "SlidingWindowLimit",
+    "TokenBucket",
+    "rate_limit",
+]
+
+WINDOW_MARGIN = 1.0
+"""Seconds a :class:`SlidingWindowLimit` holds each slot beyond the vendor's window.
+
+The vendor counts a request when it arrives; the limiter counts it when the lane takes the slot,
+a ledger read, a pooled or new connection (a TLS handshake to a distant cluster) and maybe a
+garbage-collection pause earlier. Those few milliseconds to a few hundred vary from request to
+request, and a request that travels slowly lands closer to one taken a full window after it: at
+the vendor, that pair would share a window. Holding each slot one second longer absorbs a delay
+difference of up to a second, far more than those steps take, for 1/61 of a per-minute limit's
+throughput (under 2 of 8x8's 100 a minute)."""
+
+
+class RateLimit(Protocol):
+    """What a lane asks of its hard cap."""
+
+    @property
+    def rate(self) -> float:
+        """Sustained calls a second, for the lane's status."""
+        ...
+
+    def wait(self, now: float) -> float:
+        """Seconds until a take would succeed; 0 if one would now. Takes nothing."""
+        ...
+
+    def try_take(self, now: float) -> float:
+        """Take a slot and return 0, or take nothing and return :meth:`wait`."""
+        ...
+
+    def refund(self, now: float) -> None:
+        """Give back a slot taken for a call that turned out not to be needed (the record was
+        already delivered, or is held), so it does not cost the vendor's budget."""
+        ...
 
 
 class TokenBucket:
@@ -42,13 +89,132 @@ class TokenBucket:
             self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
             self._stamp = now
 
+    def wait(self, now: float) -> float:
+        self._refill(now)
+        return 0.0 if self._tokens >= 1.0 else (1.0 - self._tokens) / self._rate
+
     def try_take(self, now: float) -> float:
         """Take a token and return 0, or take nothing and return the seconds until one is due."""
-        self._refill(now)
-        if self._tokens >= 1.0:
+        wait = self.wait(now)
+        if wait == 0:
             self._tokens -= 1.0
+        return wait
+
+    def refund(self, now: float) -> None:
+        """The token comes back, but never beyond the burst: a bucket that has filled up since
+        the take would have had no room for it anyway."""
+        self._refill(now)
+        self._tokens = min(self._burst, self._tokens + 1.0)
+
+
+class SlidingWindowLimit:
+    """At most ``limit`` takes in any ``window`` seconds: a vendor's "N requests a minute" held
+    exactly, as a vendor that counts arrivals in a sliding window sees it.
+
+    A token bucket at N per window cannot promise that: it starts full, so it allows its burst
+    plus N in the first window (8x8 answered the 101st request of a start-up backlog with 429).
+    This keeps the time of every take still in the window, and a new take waits until the
+    oldest has left. Each slot is held for ``window + margin`` (see :data:`WINDOW_MARGIN`), so
+    requests that reach the vendor a little sooner or later than they were taken still never
+    put N+1 arrivals in one of its windows.
+    """
+
+    __slots__ = ("_hold", "_limit", "_taken", "_window")
+
+    def __init__(self, limit: int, window: float, *, margin: float = WINDOW_MARGIN) -> None:
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        if window <= 0:
+            raise ValueError("window must be positive")
+        if margin < 0:
+            raise ValueError("margin cannot be negative")
+        self._limit = limit
+        self._window = window
+        self._hold = window + margin
+        self._taken: deque[float] = deque()
+
+    @property
+    def rate(self) -> float:
+        return self._limit / self._window
+
+    def _expire(self, now: float) -> None:
+        # The same sum as in wait(): "left the window" and "no wait" must agree to the last bit,
+        # or a full window could answer 0 and take one more.
+        while self._taken and self._taken[0] + self._hold <= now:
+            self._taken.popleft()
+
+    def wait(self, now: float) -> float:
+        self._expire(now)
+        if len(self._taken) < self._limit:
             return 0.0
-        return (1.0 - self._tokens) / self._rate
+        return self._taken[0] + self._hold - now
+
+    def try_take(self, now: float) -> float:
+        """Take a slot and return 0, or take nothing and return the seconds until the oldest
+        take leaves the window."""
+        wait = self.wait(now)
+        if wait == 0:
+            # Never stamped before an earlier take: a clock read out of order stays counted.
+            self._taken.append(max(now, self._taken[-1]) if self._taken else now)
+        return wait
+
+    def refund(self, now: float) -> None:
+        """Give back a take, by freeing the oldest slot still held rather than the newest.
+
+        Calls overlap: by the time a call finds it has nothing to send, other takes may have
+        followed its own, and the limiter cannot tell which one was not used. Dropping the
+        oldest time keeps every remaining one at or after the take it stands for, so the window
+        may count a request later than it went out, never earlier, and the vendor never sees
+        more than the limiter counted. Give back only while the unused take is still held
+        (within ``window + margin`` of it); the lane does so right after the ledger read that
+        made the call unnecessary.
+        """
+        self._expire(now)
+        if self._taken:
+            self._taken.popleft()
+
+
+class JointLimit:
+    """Several hard caps at once (a configured rate under a documented window): a take counts
+    against all of them or none."""
+
+    __slots__ = ("_limits",)
+
+    def __init__(self, *limits: RateLimit) -> None:
+        if not limits:
+            raise ValueError("at least one limit")
+        self._limits = limits
+
+    @property
+    def rate(self) -> float:
+        return min(limit.rate for limit in self._limits)
+
+    def wait(self, now: float) -> float:
+        return max(limit.wait(now) for limit in self._limits)
+
+    def try_take(self, now: float) -> float:
+        # Asked before any takes, so no cap is given a slot back only because another refused:
+        # a window's refund frees its oldest slot, which is not the same as never taking.
+        wait = self.wait(now)
+        if wait == 0:
+            for limit in self._limits:
+                limit.try_take(now)
+        return wait
+
+    def refund(self, now: float) -> None:
+        for limit in self._limits:
+            limit.refund(now)
+
+
+def rate_limit(rate: float, window: tuple[int, float] | None, *, now: float) -> RateLimit:
+    """A lane's hard cap: a tenant's configured ``rate`` a second and, where the platform
+    documents one, its ``(requests, seconds)`` window. The bucket alone cannot hold a window:
+    any rate close to N per window plus its burst puts more than N in the first one."""
+    bucket = TokenBucket(rate, now=now)
+    if window is None:
+        return bucket
+    requests, seconds = window
+    return JointLimit(bucket, SlidingWindowLimit(requests, seconds))
 
 
 class AimdLimit:

@@ -1,4 +1,4 @@
-"""Delayed retry topics (DESIGN 5.6), pure: tier layout and the headers a parked record carries.
+"""Delayed retry topics, pure: tier layout and the headers a parked record carries.
 
 A change that keeps failing leaves the hot path for ``enricher.retry.<tier>`` (by default 30 s,
 5 min, 30 min), so the input partition commits and other interactions flow on. The parked

@@ -8,6 +8,12 @@ the p99 vendor latency and the state of the tenant's lane, then what each vendor
 a recent interaction. The admin API is on, with a token made up for the run and printed at
 start. Ctrl-C stops everything in order and prints the final figures.
 
+On a terminal the summary is a dashboard redrawn in place under the banner (addresses, admin
+URL and token, where the log goes), and the service's log goes to a file in the run's
+directory, so neither pushes the other off the screen. Anywhere else (CI, a pipe) the summary
+is printed as plain lines every period. The run's directory (ledger, logs) is removed when the
+run ends; the last lines of the log are printed then.
+
 The figures are read from the service's own metrics and lane status, the same numbers an
 operator sees on ``/metrics``, so dev mode also shows what those numbers mean.
 """
@@ -16,13 +22,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import os
 import secrets
 import signal
+import sys
 import tempfile
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from importlib.resources import files
@@ -36,6 +44,7 @@ from pydantic import SecretStr
 
 from service.delivery.lanes import LaneStatus
 from service.dev.broker import EmbeddedBroker
+from service.dev.dashboard import LiveScreen, Snapshot, Stored, Totals, dashboard, plain_lines
 from service.dev.state import DevState, remove_state, write_state
 from service.dev.traffic import SampleTenant, TrafficGenerator
 from service.http_server import AppServer
@@ -59,7 +68,6 @@ __all__ = [
     "lane_state",
     "platform_row",
     "read_figures",
-    "render_rows",
     "run_dev",
     "stored_fields",
 ]
@@ -68,6 +76,10 @@ _DEV_FIELDS = {"Sentiment", "SentimentScore", "Topics", "CrmAccount", "CaseNumbe
 """The NICE tenant's business data fields, declared at the simulator as they would be in
 CXone: a field the tenant maps but NICE does not know is refused there."""
 _SUMMARY_EVERY = 2.0
+"""Seconds between plain summaries (a pipe or a CI log gets one block per period)."""
+_REDRAW_EVERY = 1.0
+"""Seconds between redraws of the terminal dashboard."""
+_LOG_TAIL = 5
 _LATENCY_SAMPLE = "enricher_vendor_request_seconds_bucket"
 _COUNTERS = {
     "enricher_delivered_total": "delivered",
@@ -89,19 +101,29 @@ async def run_dev(*, rate: float, duration: float, http_port: int) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    workdir = Path(tempfile.mkdtemp(prefix="enricher-dev-"))
     click.echo("starting the embedded broker and the simulators ...")
     async with contextlib.AsyncExitStack() as stack:
-        broker = await stack.enter_async_context(EmbeddedBroker())
+        # Entered first, so removed last: after the service has closed its ledger and the
+        # broker has stopped writing its log. Ctrl-C and SIGTERM end the run through ``stop``
+        # and so leave through here too.
+        workdir = Path(
+            stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="enricher-dev-", ignore_cleanup_errors=True)
+            )
+        )
+        broker = await stack.enter_async_context(EmbeddedBroker(log_dir=workdir))
         sims: dict[str, str] = {}
         for platform, app in _simulator_apps().items():
             sims[platform] = (await stack.enter_async_context(AppServer(app))).url
         service = _service(broker.bootstrap_servers, sims, workdir, http_port, dev_admin_token())
-        configure_logging("console", "warning", service.redactor)
+        log_path = workdir / "enricher.log"
+        log_file = stack.enter_context(log_path.open("a", encoding="utf-8"))
+        _log_to(log_file, service)
         click.echo("starting the service and joining its consumer group ...")
         service_task = asyncio.create_task(service.run(handle_signals=False))
         if not await _joined(service, service_task, stop):
             await _stop_service(service, service_task)
+            _echo_log_tail(log_path)
             if stop.is_set():
                 click.echo("stopped during start-up")
                 return 0
@@ -115,23 +137,31 @@ async def run_dev(*, rate: float, duration: float, http_port: int) -> int:
         )
         traffic_stop = asyncio.Event()
         traffic_task = asyncio.create_task(traffic.run(traffic_stop))
-        _banner(broker.bootstrap_servers, sims, service, workdir)
+        banner = _banner(broker, sims, service, workdir, log_path)
         stack.callback(remove_state, write_state(_dev_state(broker.bootstrap_servers, service)))
         summary = _Summary(service, traffic, time.monotonic())
+        screen = _screen(banner)
         async with httpx.AsyncClient(timeout=2) as client:
-            while not stop.is_set() and not service_task.done():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=_SUMMARY_EVERY)
-                if duration and time.monotonic() - summary.started >= duration:
-                    stop.set()
-                lines = [*summary.tick(time.monotonic()), *await _stored_lines(traffic, client)]
-                click.echo("\n".join(lines))
+            with screen or contextlib.nullcontext():
+                while not stop.is_set() and not service_task.done():
+                    period = _REDRAW_EVERY if screen else _SUMMARY_EVERY
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), timeout=period)
+                    if duration and time.monotonic() - summary.started >= duration:
+                        stop.set()
+                    view = dashboard(summary.tick(time.monotonic(), await _stored(traffic, client)))
+                    if screen:
+                        screen.show(view)
+                    else:
+                        click.echo("\n".join(plain_lines(view)))
             click.echo("stopping: traffic first, then the service once the last events settle ...")
             traffic_stop.set()
             await traffic_task
             await _settle(service.metrics, traffic)
             await _stop_service(service, service_task)
             click.echo("\n".join(summary.final(time.monotonic())))
+            log_file.flush()
+            _echo_log_tail(log_path)
     return 0 if not service.health.fatal else 1
 
 
@@ -244,8 +274,11 @@ async def _joined(
     return True
 
 
-def _banner(bootstrap: str, sims: Mapping[str, str], service: Service, workdir: Path) -> None:
+def _banner(
+    broker: EmbeddedBroker, sims: Mapping[str, str], service: Service, workdir: Path, log: Path
+) -> str:
     s = service.settings
+    bootstrap = broker.bootstrap_servers
     token = s.admin_token.get_secret_value() if s.admin_token else "-"
     stores = {
         "nice-cxone": "/_sim/contacts",
@@ -259,7 +292,7 @@ def _banner(bootstrap: str, sims: Mapping[str, str], service: Service, workdir: 
         f"stored data at {url}{stores[platform]}"
         for platform, url in sims.items()
     )
-    click.echo(
+    return (
         f"\n  broker            {bootstrap} (topics {s.topic_closed}, {s.topic_analytics}, "
         f"{s.topic_dlq})"
         f"{simulators}"
@@ -267,11 +300,46 @@ def _banner(bootstrap: str, sims: Mapping[str, str], service: Service, workdir: 
         f"\n  admin API         {service.http.url}/admin  (OpenAPI: {service.http.url}/docs)"
         f"\n  admin token       {token}  (this run only)"
         f"\n  ledger            {workdir}/ledger.sqlite3"
-        f"\n  tenants           service/dev/tenants.yaml\n"
+        f"\n  logs              {log}  (broker: {broker.log_path})"
+        f"\n  tenants           service/dev/tenants.yaml"
+        f"\n  run directory     {workdir}  (removed when the run ends)\n"
         f"\n  try               curl -H 'Authorization: Bearer {token}' \\"
         f"\n                         {service.http.url}/admin/lanes"
+        f"\n                    and .../admin/interactions?state=pending (what is still owed)"
         "\n\n  Ctrl-C stops everything and prints the final figures.\n"
     )
+
+
+def _screen(banner: str) -> LiveScreen | None:
+    """The in-place dashboard on a terminal; None elsewhere, where the banner is printed
+    once and the summaries follow as plain lines."""
+    if sys.stdout.isatty():
+        try:
+            from rich.console import Console
+        except ImportError:  # installed without the dev extra: plain lines still work
+            pass
+        else:
+            return LiveScreen(Console(), banner)
+    click.echo(banner)
+    return None
+
+
+def _log_to(log_file: Any, service: Service) -> None:
+    """The service's log and the libraries' warnings go to the run's log file, not the
+    terminal the dashboard is drawn on."""
+    configure_logging("console", "warning", service.redactor, stream=log_file)
+    handler = logging.StreamHandler(log_file)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
+
+
+def _echo_log_tail(log: Path) -> None:
+    """The log goes with the run's directory; its last lines are what a user may still need."""
+    with contextlib.suppress(OSError):
+        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+        if lines:
+            click.echo(f"the log had {len(lines)} line(s); the last ones:")
+            click.echo("\n".join(f"    {line}" for line in lines[-_LOG_TAIL:]))
 
 
 # -- figures ------------------------------------------------------------------------------------
@@ -410,23 +478,6 @@ def platform_row(
     )
 
 
-_HEADER = (
-    f"    {'platform':<18}{'tenant':<10}{'delivered':>10}{'retried':>9}{'parked':>8}"
-    f"{'dead':>6}{'rate/s':>8}{'p99 ms':>8}  lane"
-)
-
-
-def render_rows(rows: Iterable[Row]) -> list[str]:
-    lines = [_HEADER]
-    for r in rows:
-        p99 = "-" if r.p99_ms is None else f"{r.p99_ms:.0f}"
-        lines.append(
-            f"    {r.platform:<18}{r.tenant:<10}{r.delivered:>10}{r.retried:>9}{r.parked:>8}"
-            f"{r.dead_lettered:>6}{r.rate:>8.1f}{p99:>8}  {r.lane}"
-        )
-    return lines
-
-
 def _platform_order(tenant: str, figures: Figures) -> tuple[int, str]:
     known = figures.platform in PLATFORMS
     return (PLATFORMS.index(figures.platform) if known else len(PLATFORMS), tenant)
@@ -442,18 +493,19 @@ class _Summary:
         self._before = read_figures(service.metrics)
         self._at = started
 
-    def tick(self, now: float) -> list[str]:
+    def tick(self, now: float, stored: Sequence[Stored] = ()) -> Snapshot:
+        """The figures of this moment, rates and p99 over the period since the last tick."""
         figures = read_figures(self._service.metrics)
-        lines = [_counts(self._service.metrics, self._traffic), *self._table(figures, now)]
+        snapshot = self._snapshot(figures, now, stored)
         self._before, self._at = figures, now
-        return lines
+        return snapshot
 
     def final(self, now: float) -> list[str]:
         """Totals since start-up, and why things were dead-lettered."""
         self._before, self._at = {}, self.started
         figures = read_figures(self._service.metrics)
-        lines = ["final: " + _counts(self._service.metrics, self._traffic)]
-        lines += self._table(figures, now)
+        lines = plain_lines(dashboard(self._snapshot(figures, now, ())))
+        lines[0] = "final: " + lines[0]
         reasons = _reasons_line(figures)
         if reasons:
             lines.append(f"    dead-lettered by reason: {reasons}")
@@ -463,7 +515,27 @@ class _Summary:
             )
         return lines
 
-    def _table(self, figures: Mapping[str, Figures], now: float) -> list[str]:
+    def _snapshot(
+        self, figures: Mapping[str, Figures], now: float, stored: Sequence[Stored]
+    ) -> Snapshot:
+        metrics = self._service.metrics
+        totals = Totals(
+            interactions=self._traffic.interactions,
+            consumed=_total(metrics, "enricher_consumed_total"),
+            delivered=_total(metrics, "enricher_delivered_total"),
+            held=_total(metrics, "enricher_held_total"),
+            retried=_total(metrics, "enricher_retried_total"),
+        )
+        # Every dead letter of reason not_json in dev mode is one of the records the traffic
+        # cut off on purpose (it sends nothing else that is not JSON), up to how many it sent.
+        on_purpose = {
+            tenant: min(sent, int(figures[tenant].dead_letter_reasons.get("not_json", 0)))
+            for tenant, sent in self._traffic.bad_by_tenant.items()
+            if tenant in figures
+        }
+        return Snapshot(totals, self._rows(figures, now), on_purpose, tuple(stored))
+
+    def _rows(self, figures: Mapping[str, Figures], now: float) -> list[Row]:
         lanes = self._service.lanes
         statuses = {s.tenant: s for s in lanes.statuses()} if lanes is not None else {}
         # Every configured tenant has a row from the start, before its first metric exists.
@@ -471,13 +543,12 @@ class _Summary:
             name: figures.get(name, Figures(platform=tenant.platform))
             for name, tenant in self._service.tenants.tenants.items()
         }
-        rows = [
+        return [
             platform_row(
                 t, current[t], self._before.get(t, Figures()), now - self._at, statuses.get(t)
             )
             for t in sorted(current, key=lambda t: _platform_order(t, current[t]))
         ]
-        return render_rows(rows)
 
 
 def _reasons_line(figures: Mapping[str, Figures]) -> str:
@@ -497,17 +568,6 @@ def _total(metrics: Metrics, name: str) -> int:
             if sample.name == name:
                 total += sample.value
     return int(total)
-
-
-def _counts(metrics: Metrics, traffic: TrafficGenerator) -> str:
-    return (
-        f"interactions {traffic.interactions}"
-        f"  consumed {_total(metrics, 'enricher_consumed_total')}"
-        f"  delivered {_total(metrics, 'enricher_delivered_total')}"
-        f"  held {_total(metrics, 'enricher_held_total')}"
-        f"  retried {_total(metrics, 'enricher_retried_total')}"
-        f"  dead-lettered {_total(metrics, 'enricher_dead_lettered_total')}"
-    )
 
 
 # -- what the vendors store ---------------------------------------------------------------------
@@ -537,26 +597,25 @@ def _vendor_label(platform: str, lookup: str) -> str:
     return f"{_VENDOR_LABEL.get(platform, platform)} {parts[-1]}"
 
 
-async def _stored_lines(traffic: TrafficGenerator, client: httpx.AsyncClient) -> list[str]:
+async def _stored(traffic: TrafficGenerator, client: httpx.AsyncClient) -> list[Stored]:
     """Per tenant, an interaction started about four seconds ago: old enough for its late
     events to have arrived and been delivered."""
     lag = max(3, math.ceil(traffic.rate_per_tenant * 4))
-    lines = []
+    shown = []
     for tenant in traffic.tenants:
-        lookups = traffic.lookups.get(tenant.name, [])
-        if len(lookups) < lag:
+        started = traffic.started.get(tenant.name, [])
+        if len(started) < lag:
             continue
-        lookup = lookups[-lag]
+        interaction_id, lookup = started[-lag]
         with contextlib.suppress(httpx.HTTPError):
             response = await client.get(tenant.simulator_url + lookup)
             if response.status_code != 200:
                 continue
-            stored = stored_fields(tenant.platform, response.json())
-            if stored:
-                shown = ", ".join(f"{k}={v}" for k, v in sorted(stored.items()))
+            fields = stored_fields(tenant.platform, response.json())
+            if fields:
                 label = _vendor_label(tenant.platform, lookup)
-                lines.append(f"    {label} now holds: {shown}")
-    return lines
+                shown.append(Stored(interaction_id, label, fields))
+    return shown
 
 
 async def _settle(metrics: Metrics, traffic: TrafficGenerator, timeout: float = 10) -> None:

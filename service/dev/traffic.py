@@ -40,6 +40,7 @@ __all__ = [
     "TrafficGenerator",
     "arrival_order",
     "plan_interaction",
+    "sample_ref",
 ]
 
 _LABELS = ("positive", "neutral", "negative")
@@ -160,18 +161,25 @@ def _live_sends(
 
 
 def _ref(tenant: SampleTenant, n: int, channel: str, rng: random.Random) -> dict[str, str]:
-    """The ids each platform addresses an interaction by, shaped like the vendor's own."""
-    if tenant.platform == "nice-cxone":
+    return sample_ref(tenant.platform, tenant.name, n, channel, rng)
+
+
+def sample_ref(
+    platform: str, tenant: str, n: int, channel: str, rng: random.Random
+) -> dict[str, str]:
+    """The ids each platform addresses an interaction by, shaped like the vendor's own (public:
+    ``enricher send --sample`` addresses its events the same way)."""
+    if platform == "nice-cxone":
         return {"contact_id": str(1_000_000 + n)}
-    if tenant.platform == "sinch-contact-pro":
+    if platform == "sinch-contact-pro":
         return {"contact_id": f"{rng.getrandbits(128):032x}"}
-    if tenant.platform == "8x8":
+    if platform == "8x8":
         media = "phone" if channel == "voice" else "chat"
-        return {"guid": f"int-{n:011x}-{rng.getrandbits(32):08x}-{media}-01-{tenant.name}"}
-    if tenant.platform == "genesys-gws":
+        return {"guid": f"int-{n:011x}-{rng.getrandbits(32):08x}-{media}-01-{tenant}"}
+    if platform == "genesys-gws":
         media = "calls" if channel == "voice" else "chats"
         return {"media": media, "session_id": f"{rng.getrandbits(64):016X}"}
-    raise ValueError(f"no sample traffic for platform {tenant.platform!r}")
+    raise ValueError(f"no sample traffic for platform {platform!r}")
 
 
 def _registration(
@@ -278,6 +286,10 @@ class TrafficGenerator:
     released: int = 0
     lookups: dict[str, list[str]] = field(default_factory=dict)
     """Per tenant, the simulator paths of its interactions in the order they were started."""
+    started: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    """Per tenant, (interaction id, simulator path) of its interactions in the order started."""
+    bad_by_tenant: dict[str, int] = field(default_factory=dict)
+    """Per tenant, the malformed records sent on purpose (each one a dead letter to come)."""
     _pending: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property
@@ -320,6 +332,7 @@ class TrafficGenerator:
             path, body = plan.registration
             await sim.post(base + path, json=body)
         self.lookups.setdefault(plan.tenant.name, []).append(plan.lookup)
+        self.started.setdefault(plan.tenant.name, []).append((plan.interaction_id, plan.lookup))
         for send in plan.sends:
             if send.delay:
                 self._later(plan, send, producer, sim)
@@ -332,6 +345,8 @@ class TrafficGenerator:
         self.produced += 1
         if send.value == BAD_RECORD:
             self.bad_records += 1
+            tenant = plan.tenant.name
+            self.bad_by_tenant[tenant] = self.bad_by_tenant.get(tenant, 0) + 1
 
     async def _release(self, plan: InteractionPlan, sim: httpx.AsyncClient) -> None:
         """Ends the interaction at GWS. An interaction the enricher has not written yet does not

@@ -1,4 +1,4 @@
-"""The ledger: per-interaction merged state behind one small interface (DESIGN 7)."""
+"""The ledger: per-interaction merged state behind one small interface."""
 
 from service.ledger.base import Ledger, open_ledger
 

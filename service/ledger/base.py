@@ -16,6 +16,8 @@ from service.merge import LedgerEntry, MergeResult
 __all__ = [
     "DEFAULT_KEY_PREFIX",
     "Claim",
+    "EntryPage",
+    "InvalidCursor",
     "Lease",
     "Ledger",
     "LedgerBackend",
@@ -215,3 +217,26 @@ def open_ledger(
 
     path = url.removeprefix("sqlite://").removeprefix("/") or ":memory:"
     return SqliteLedger(path)
+
+
+# -- listing entries ----------------------------------------------------------------------------
+# For the admin API's interaction list: backends that can enumerate their entries implement
+# ``list_entries(tenant, now, *, limit, cursor) -> EntryPage``. It is a page at a time because a
+# production ledger holds far more entries than one answer should carry.
+
+
+class InvalidCursor(ValueError):
+    """A listing cursor this backend did not hand out (or that another backend did)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EntryPage:
+    """At most ``limit`` live entries, and where the next page starts (None: nothing more).
+
+    A page may hold fewer than ``limit`` entries while a cursor still follows: a backend stops
+    after a bounded amount of work rather than answer late. Entries created or removed while
+    an operator pages may be missed or, on Redis, shown twice, as with any scan that holds no
+    lock on the store."""
+
+    entries: tuple[LedgerEntry, ...]
+    cursor: str | None

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from service.events import Event
-from service.ledger.base import Claim, Lease
+from service.ledger.base import Claim, EntryPage, Lease
 from service.merge import LedgerEntry, MergeResult, mark_delivered, merge_event
 
 __all__ = ["MemoryLedger"]
@@ -88,3 +88,19 @@ class MemoryLedger:
     def _live(self, key: str, now: datetime) -> LedgerEntry | None:
         item = self._entries.get(key)
         return item[0] if item and item[1] > now else None
+
+    # -- listing (admin API) -------------------------------------------------------------------
+
+    async def list_entries(
+        self, tenant: str | None, now: datetime, *, limit: int, cursor: str | None
+    ) -> EntryPage:
+        """Live entries in key order after the key ``cursor`` names, as SQLite pages them."""
+        keys = sorted(
+            key
+            for key in self._entries
+            if key > (cursor or "")
+            and (tenant is None or key.startswith(f"{tenant}:"))
+            and self._live(key, now) is not None
+        )[:limit]
+        entries = tuple(self._entries[key][0] for key in keys)
+        return EntryPage(entries, keys[-1] if len(keys) == limit else None)

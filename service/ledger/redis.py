@@ -1,4 +1,4 @@
-"""Redis ledger: one store shared by every replica (DESIGN 7).
+"""Redis ledger: one store shared by every replica.
 
 Two keys per interaction, both under the configured prefix and sharing one hash tag so a
 Redis Cluster would keep them in one slot:
@@ -9,10 +9,13 @@ Redis Cluster would keep them in one slot:
   same expiry.
 
 The merge stays the pure Python :func:`service.merge.merge_event`. A write is a compare-and-set
-script: it stores the merged document only if the stored one is still the one that was read
-(same SHA-1, or still absent), otherwise the merge is read and run again after a jittered
-pause. That is WATCH/MULTI/EXEC's optimistic concurrency in two round trips (read, then
-compare-and-set) instead of four, without holding a connection for the whole merge.
+script: it stores the merged document only if the stored one is still the one the merge started
+from (same SHA-1, or still absent), and otherwise answers with the stored document, into which
+the event is merged again after a jittered pause. The merge starts from the document this
+process last read or wrote for the interaction (a bounded cache), or from nothing for one it has
+not seen: a new interaction, or a change to one this replica just delivered, costs one round
+trip, and a guess that turned out stale costs the second round trip the read would have cost.
+That is WATCH/MULTI/EXEC's optimistic concurrency without holding a connection for the merge.
 
 Expiry is Redis's: every write sets the TTL relative to Redis's own clock, so replicas whose
 clocks disagree still agree on which entries exist, and nothing has to be purged.
@@ -49,25 +52,30 @@ from redis.exceptions import TryAgainError
 
 from service.delivery.backoff import full_jitter
 from service.events import Event
-from service.ledger.base import DEFAULT_KEY_PREFIX, Claim, Lease
+from service.ledger.base import DEFAULT_KEY_PREFIX, Claim, EntryPage, InvalidCursor, Lease
 from service.ledger.codec import decode_entry, encode_entry
+from service.ledger.redis_batch import ScriptBatcher
 from service.merge import LedgerEntry, MergeResult, merge_event
 
 __all__ = ["LedgerContentionError", "RedisLedger"]
 
-# KEYS: entry, delivered. ARGV: SHA-1 of the entry as read ("" when absent), new entry, TTL ms.
+# KEYS: entry, delivered. ARGV: SHA-1 of the entry merged into ("" when absent), new entry,
+# TTL ms. It answers {1, acknowledgements} once stored, and on a mismatch
+# {0, stored entry, acknowledgements}, for the next try.
 # A fresh entry drops a delivered hash left by an earlier, expired life of the same key.
 _COMPARE_AND_SET = """
 local current = redis.call('GET', KEYS[1])
 if current then
-  if redis.sha1hex(current) ~= ARGV[1] then return 0 end
+  if redis.sha1hex(current) ~= ARGV[1] then
+    return {0, current, redis.call('HGETALL', KEYS[2])}
+  end
 else
-  if ARGV[1] ~= '' then return 0 end
+  if ARGV[1] ~= '' then return {0, false, redis.call('HGETALL', KEYS[2])} end
   redis.call('DEL', KEYS[2])
 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
-return 1
+return {1, false, redis.call('HGETALL', KEYS[2])}
 """
 
 # KEYS: entry, delivered. ARGV: platform, revision. The hash takes the entry's remaining TTL,
@@ -97,6 +105,11 @@ end
 return {granted, wait, redis.call('GET', KEYS[1]), redis.call('HGETALL', KEYS[2])}
 """
 
+# KEYS: entry, delivered. The entry and its acknowledgements as of one instant.
+_READ = """
+return {redis.call('GET', KEYS[1]), redis.call('HGETALL', KEYS[2])}
+"""
+
 # KEYS: lease. ARGV: owner, lease TTL ms.
 _RENEW = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
@@ -119,6 +132,9 @@ return 1
 """
 
 _TIMEOUT_SECONDS = 5.0
+_CACHE_ENTRIES = 16_384
+"""Documents remembered per process to start merges from; a stale one costs one round trip."""
+
 DEFAULT_MAX_CONNECTIONS = 64
 """Connections one replica opens at most. Each ledger operation holds one for a round trip
 only, so a few dozen serve thousands of records in flight; when all are busy the next
@@ -173,11 +189,15 @@ class RedisLedger:
         self._redis: Redis = Redis.from_pool(pool)
         self._prefix = key_prefix
         self._max_attempts = max_attempts
-        self._compare_and_set = self._redis.register_script(_COMPARE_AND_SET)
-        self._mark_delivered = self._redis.register_script(_MARK_DELIVERED)
-        self._claim = self._redis.register_script(_CLAIM)
-        self._release = self._redis.register_script(_RELEASE)
-        self._renew = self._redis.register_script(_RENEW)
+        self._documents: dict[str, tuple[bytes | None, _Delivered]] = {}
+        """Entry key -> the document (None: known absent) and acknowledgements as last seen."""
+        self._batcher = ScriptBatcher(self._redis)
+        self._compare_and_set = self._batcher.register(_COMPARE_AND_SET)
+        self._mark_delivered = self._batcher.register(_MARK_DELIVERED)
+        self._claim = self._batcher.register(_CLAIM)
+        self._release = self._batcher.register(_RELEASE)
+        self._renew = self._batcher.register(_RENEW)
+        self._read_script = self._batcher.register(_READ)
 
     def keys(self, tenant: str, interaction_id: str) -> tuple[str, str]:
         """The entry key and the delivered-hash key of one interaction."""
@@ -187,18 +207,32 @@ class RedisLedger:
     async def merge(self, event: Event, now: datetime, retention: timedelta) -> MergeResult:
         entry_key, delivered_key = self.keys(event.tenant, event.interaction_id)
         ttl_ms = max(1, math.ceil(retention / timedelta(milliseconds=1)))
+        raw, delivered = self._documents.get(entry_key, (None, {}))
+        read = False  # whether ``raw`` came from Redis in this call, or is a guess
         for attempt in range(1, self._max_attempts + 1):
-            raw, delivered = await self._read(entry_key, delivered_key)
             result = merge_event(_assemble(raw, delivered), event, now)
             if not result.changed:
-                return result
+                if read:
+                    return result
+                # Nothing to write by the guess: only the stored document can say so.
+                raw, delivered = await self._read(entry_key, delivered_key)
+                read = True
+                continue
             expected = hashlib.sha1(raw, usedforsecurity=False).hexdigest() if raw else ""
-            stored = await self._compare_and_set(
-                keys=[entry_key, delivered_key],
-                args=[expected, encode_entry(result.entry), ttl_ms],
+            document = encode_entry(result.entry)
+            answer = await self._compare_and_set(
+                keys=[entry_key, delivered_key], args=[expected, document, ttl_ms]
             )
-            if stored:
-                return result
+            flat = answer[2]
+            delivered = dict(zip(flat[::2], flat[1::2], strict=True))
+            if answer[0]:
+                self._remember(entry_key, document, delivered)
+                return _acknowledged(result, delivered)
+            raw = answer[1]
+            self._remember(entry_key, raw, delivered)
+            if not read:
+                read = True  # the guess was stale: the stored document is in hand, retry now
+                continue
             await asyncio.sleep(full_jitter(attempt, base=0.002, cap=0.05, rng=_rng))
         raise LedgerContentionError(
             f"merge of {event.key} lost {self._max_attempts} compare-and-set races in a row"
@@ -212,9 +246,9 @@ class RedisLedger:
     async def mark_delivered(
         self, tenant: str, interaction_id: str, platform: str, revision: int
     ) -> None:
-        await self._mark_delivered(
-            keys=list(self.keys(tenant, interaction_id)), args=[platform, revision]
-        )
+        entry_key, delivered_key = self.keys(tenant, interaction_id)
+        await self._mark_delivered(keys=[entry_key, delivered_key], args=[platform, revision])
+        self._acknowledge(entry_key, platform, revision)
 
     def lease_key(self, tenant: str, interaction_id: str, platform: str) -> str:
         return f"{self._prefix}{{{tenant}:{interaction_id}}}:lease:{platform}"
@@ -230,6 +264,7 @@ class RedisLedger:
             args=[lease.owner, ttl_ms],
         )
         delivered = dict(zip(flat[::2], flat[1::2], strict=True))
+        self._remember(entry_key, raw, delivered)
         held_for = max(0.0, int(wait_ms) / 1000)
         return Claim(_assemble(raw, delivered), bool(granted), held_for)
 
@@ -248,6 +283,8 @@ class RedisLedger:
             keys=[entry_key, delivered_key, self.lease_key(tenant, interaction_id, platform)],
             args=[lease.owner, platform, revision],
         )
+        if revision > 0:
+            self._acknowledge(entry_key, platform, revision)
 
     async def flush(self) -> None:
         """Nothing to wait for: every write above returns once Redis has applied it."""
@@ -262,28 +299,116 @@ class RedisLedger:
         await self._redis.ping()
 
     async def close(self) -> None:
+        await self._batcher.close()
         await self._redis.aclose()
 
+    # -- listing (admin API) -------------------------------------------------------------------
+
+    async def list_entries(
+        self, tenant: str | None, now: datetime, *, limit: int, cursor: str | None
+    ) -> EntryPage:
+        """Entries found by ``SCAN`` over this ledger's entry keys (of one tenant, if given).
+
+        The cursor is ``<scan cursor>.<taken>``: SCAN answers in batches of its own size, so
+        a page that ends inside a batch says how many of that batch's keys it already showed,
+        and the next page scans the same batch again and skips them. ``now`` is not consulted:
+        an entry is live exactly as long as Redis keeps its key."""
+        scan, taken = _scan_position(cursor)
+        pattern = f"{_glob_escape(self._prefix)}{{{_glob_escape(tenant) + ':' if tenant else ''}*}}"
+        pattern += ":entry"
+        keys: list[str] = []
+        for _ in range(_SCAN_ROUNDS):
+            following, found = await self._redis.scan(scan, match=pattern, count=_SCAN_COUNT)
+            batch = sorted(k.decode() if isinstance(k, bytes) else k for k in found)[taken:]
+            room = limit - len(keys)
+            keys += batch[:room]
+            if len(batch) > room:
+                taken += room
+                break
+            scan, taken = int(following), 0
+            if scan == 0 or len(keys) == limit:
+                break
+        # Read with the script itself, not _read: a listing should not push the entries
+        # merges are working on out of the cache.
+        answers = await asyncio.gather(
+            *(self._read_script(keys=[k, _delivered_key(k)], args=[]) for k in keys)
+        )
+        entries = tuple(
+            entry
+            for raw, flat in answers
+            if (entry := _assemble(raw, dict(zip(flat[::2], flat[1::2], strict=True))))
+        )
+        done = scan == 0 and taken == 0
+        return EntryPage(entries, None if done else f"{scan}.{taken}")
+
     async def _read(self, entry_key: str, delivered_key: str) -> tuple[bytes | None, _Delivered]:
-        """The entry and its acknowledgements as of one instant (one ``MULTI``)."""
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.get(entry_key)
-            pipe.hgetall(delivered_key)
-            raw, delivered = await pipe.execute()
+        """The entry and its acknowledgements as of one instant (one script)."""
+        raw, flat = await self._read_script(keys=[entry_key, delivered_key], args=[])
+        delivered = dict(zip(flat[::2], flat[1::2], strict=True))
+        self._remember(entry_key, raw, delivered)
         return raw, delivered
+
+    def _remember(self, entry_key: str, raw: bytes | None, delivered: _Delivered) -> None:
+        """Keep the newest document seen, the oldest forgotten first when the cache is full."""
+        documents = self._documents
+        documents.pop(entry_key, None)
+        documents[entry_key] = (raw, delivered)
+        if len(documents) > _CACHE_ENTRIES:
+            del documents[next(iter(documents))]
+
+    def _acknowledge(self, entry_key: str, platform: str, revision: int) -> None:
+        """What an acknowledgement written here did to the stored hash, in the cache too."""
+        known = self._documents.get(entry_key)
+        if known is not None:
+            name = platform.encode()
+            if int(known[1].get(name, b"0")) < revision:
+                known[1][name] = str(revision).encode()
 
 
 _rng = random.Random()  # noqa: S311 - jitter, not cryptography
 
+_SCAN_COUNT = 500
+"""Keys Redis looks at per SCAN call when listing entries (its hint, not a bound)."""
+_SCAN_ROUNDS = 20
+"""SCAN calls per listed page at most: a page with few matches ends early, cursor and all,
+instead of walking the whole keyspace in one request."""
+
+
+def _glob_escape(text: str) -> str:
+    """``text`` matched literally by SCAN's glob pattern."""
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
+
+
+def _delivered_key(entry_key: str) -> str:
+    return entry_key.removesuffix(":entry") + ":delivered"
+
+
+def _scan_position(cursor: str | None) -> tuple[int, int]:
+    if not cursor:
+        return 0, 0
+    scan, dot, taken = cursor.partition(".")
+    if not (dot and scan.isdigit() and taken.isdigit()):
+        raise InvalidCursor(f"{cursor!r} is not a cursor of this ledger")
+    return int(scan), int(taken)
+
+
+def _acknowledged(result: MergeResult, delivered: _Delivered) -> MergeResult:
+    """``result`` with the acknowledgements stored beside it, which a merge started from a
+    remembered document may not have seen."""
+    entry = _assemble_entry(result.entry, delivered)
+    return result if entry is result.entry else replace(result, entry=entry)
+
 
 def _assemble(raw: bytes | None, delivered: _Delivered) -> LedgerEntry | None:
-    if raw is None:
-        return None
-    entry = decode_entry(raw)
+    return None if raw is None else _assemble_entry(decode_entry(raw), delivered)
+
+
+def _assemble_entry(entry: LedgerEntry, delivered: _Delivered) -> LedgerEntry:
+    """Per platform, the larger of the document's and the hash's acknowledged revision."""
     if not delivered:
         return entry
     merged = dict(entry.delivered)
     for platform, revision in delivered.items():
         name = platform.decode()
         merged[name] = max(merged.get(name, 0), int(revision))
-    return replace(entry, delivered=merged)
+    return entry if merged == entry.delivered else replace(entry, delivered=merged)

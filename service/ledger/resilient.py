@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import structlog
 
 from service.events import Event
-from service.ledger.base import Claim, Lease, Ledger
+from service.ledger.base import Claim, EntryPage, Lease, Ledger
 from service.merge import LedgerEntry, MergeResult
 
 __all__ = ["ResilientLedger", "is_unavailable"]
@@ -176,3 +176,16 @@ class ResilientLedger:
 
     async def close(self) -> None:
         await self.inner.close()
+
+    # -- listing (admin API) -------------------------------------------------------------------
+
+    async def list_entries(
+        self, tenant: str | None, now: datetime, *, limit: int, cursor: str | None
+    ) -> EntryPage:
+        """Not retried: an operator asking for a list is told at once that the store is out
+        (503), rather than kept waiting for it to come back."""
+        lister = getattr(self.inner, "list_entries", None)
+        if lister is None:
+            raise NotImplementedError(f"{type(self.inner).__name__} cannot list its entries")
+        page: EntryPage = await lister(tenant, now, limit=limit, cursor=cursor)
+        return page

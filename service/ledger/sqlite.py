@@ -48,7 +48,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from service.events import Event
-from service.ledger.base import LocalLeases
+from service.ledger.base import EntryPage, LocalLeases
 from service.ledger.codec import decode_entry, encode_entry
 from service.merge import LedgerEntry, MergeResult, mark_delivered, merge_event
 
@@ -410,6 +410,31 @@ class SqliteLedger(LocalLeases):
 
     async def ping(self) -> None:
         await self._run(lambda conn: conn.execute("SELECT 1").fetchone())
+
+    # -- listing (admin API) -------------------------------------------------------------------
+
+    async def list_entries(
+        self, tenant: str | None, now: datetime, *, limit: int, cursor: str | None
+    ) -> EntryPage:
+        """Live entries in key order, after the key ``cursor`` names. Run through the queue,
+        so the page reflects every write queued before it, acknowledgements written behind
+        included."""
+        after = cursor or ""
+        if tenant is not None and after < f"{tenant}:":
+            after = f"{tenant}:"
+        # Keys of one tenant share the prefix "tenant:", which sorts just before "tenant;".
+        below = f"{tenant};" if tenant is not None else "\U0010ffff"
+
+        def op(conn: sqlite3.Connection) -> list[tuple[str, bytes]]:
+            return conn.execute(
+                "SELECT key, doc FROM entries WHERE key > ? AND key < ? AND expires_at > ? "
+                "ORDER BY key LIMIT ?",
+                (after, below, now.timestamp(), limit),
+            ).fetchall()
+
+        rows = await self._run(op)
+        entries = tuple(decode_entry(doc) for _, doc in rows)
+        return EntryPage(entries, rows[-1][0] if len(rows) == limit else None)
 
     async def close(self) -> None:
         """Finish what is queued and let go of the file; closing twice is harmless."""

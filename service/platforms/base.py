@@ -52,7 +52,7 @@ def excerpt(body: bytes, limit: int = 1000) -> str:
 
 
 def classify_http(response: HttpResponse, retry_after: float | None) -> Outcome | None:
-    """The part of every outcome table that is plain HTTP (DESIGN 5.6); None means the
+    """The part of every outcome table that is plain HTTP; None means the
     platform must decide (2xx it accepts, and 4xx whose meaning is vendor-specific)."""
     status = response.status
     if status in (408, 425, 429) or status >= 500:

@@ -1,4 +1,4 @@
-"""8x8 Contact Center Interaction Data Augmentation API (VENDORS 3).
+"""8x8 Contact Center Interaction Data Augmentation API.
 
 ``POST {base_url}{path_prefix}/guid/{guid}`` (or ``/callId/{sip_call_id}``) with HTTP Basic
 ``tenant_id:action_token`` and a list of variables. 8x8's own documents disagree on the path
@@ -9,7 +9,7 @@ would refuse is a configuration or data problem that no retry can fix.
 Write window: ``after_close``. The design holds analytics that arrive before the close for
 after-close platforms and sends one complete snapshot once the interaction has ended, instead
 of a live write per event. 8x8 documents the API for routing and agent display while the
-interaction runs and says nothing about writes after it ends (VENDORS 3.6): a 404 then is
+interaction runs and says nothing about writes after it ends: a 404 then is
 classified ``not_found`` and is permanent, since waiting cannot bring a finished interaction
 back. Check the behaviour on the vendor's sandbox before a tenant goes live.
 
@@ -249,7 +249,7 @@ def mask_private(text: str, private: Iterable[str]) -> str:
 
 
 def _vendor_message(body: bytes) -> str | None:
-    """8x8's error body is ``{"status":"error","code":400,"message":...}`` (VENDORS 3.5)."""
+    """8x8's error body is ``{"status":"error","code":400,"message":...}``, as 8x8 documents it."""
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -266,7 +266,7 @@ def _safe_excerpt(response: HttpResponse, private: Collection[str]) -> str:
 
 
 def classify(response: HttpResponse, private: Collection[str], now: datetime) -> Outcome:
-    """8x8's outcome table (VENDORS 3.5, 3.6). ``private`` are the request's privacy-flagged
+    """8x8's outcome table. ``private`` are the request's privacy-flagged
     values as sent, which must never come back in clear in an excerpt."""
     status = response.status
     if 200 <= status < 300:

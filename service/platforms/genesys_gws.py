@@ -1,4 +1,4 @@
-"""Genesys Web Services API v2 (VENDORS 4): user data on the agent's own live interaction.
+"""Genesys Web Services API v2: user data on the agent's own live interaction.
 
 ``POST {base_url}/api/v2/me/{media}/{session_id}`` with ``{"operationName": "UpdateUserData",
 "userData": {...}}``. UpdateUserData overwrites the keys it names, so a retry or a replay writes

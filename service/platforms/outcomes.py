@@ -1,4 +1,4 @@
-"""The vocabulary every platform's outcome table speaks (DESIGN 5.6).
+"""The vocabulary every platform's outcome table speaks.
 
 An adapter turns whatever the vendor said into one :class:`Outcome`; the delivery loop only ever
 looks at ``kind``, so adding a platform never touches the retry, DLQ or metrics code.

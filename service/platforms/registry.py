@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from service.platforms.base import PlatformAdapter
+from collections.abc import Mapping
+
+from service.platforms.base import PlatformAdapter, WriteWindow
 from service.platforms.eight_by_eight import EightByEightAdapter
 from service.platforms.genesys_gws import GenesysGwsAdapter
 from service.platforms.nice_cxone import NiceCxoneAdapter
@@ -16,7 +18,18 @@ from service.tenants import (
 )
 from service.transport import Transport
 
-__all__ = ["build_adapter"]
+__all__ = ["WRITE_WINDOWS", "build_adapter"]
+
+WRITE_WINDOWS: Mapping[str, WriteWindow] = {
+    adapter.platform: adapter.write_window
+    for adapter in (
+        NiceCxoneAdapter,
+        SinchContactProAdapter,
+        EightByEightAdapter,
+        GenesysGwsAdapter,
+    )
+}
+"""When each platform takes writes, for telling an operator why a change waits."""
 
 
 def build_adapter(tenant: Tenant, transport: Transport) -> PlatformAdapter:

@@ -1,10 +1,13 @@
-"""8x8 Contact Center Interaction Data Augmentation API simulator (VENDORS.md section 3).
+"""8x8 Contact Center Interaction Data Augmentation API simulator.
 
 A local double holding the enricher's 8x8 client to what the real platform is documented to
 enforce: Basic ``tenantId:actionToken`` with instant token rotation, one body shape at a time
 (8x8's documents show three, so the client's choice is tested explicitly), the variable rules,
-tenant-scoped interactions that refuse writes once finished, and the per-tenant rate limit.
-Rules VENDORS.md marks as inferred are settings (``EightByEightSimConfig``).
+tenant-scoped interactions that refuse writes once finished, and the per-tenant rate limit:
+a strict sliding window over request arrivals (no more than ``rate_limit_per_minute`` in any
+``rate_limit_window_seconds``), so a client that sends one request too many is told so, and
+every arrival's time is kept for tests to check the pacing from the vendor's side.
+Rules 8x8 does not document, only implies, are settings (``EightByEightSimConfig``).
 
 Vendor surface (faults and latency apply first; every call is recorded in the request log).
 ``{prefix}`` is ``/api/v1/interaction/data``, or ``/api/tstats/interaction/data`` when
@@ -35,8 +38,11 @@ Control surface (no auth, not faulted, not logged):
   tenant defaults to the only configured one, the token to a fresh random one.
 - ``GET /_sim/config``; ``PATCH /_sim/config`` with any setting but ``tenants`` -> the
   settings, or 422.
-- ``POST /_sim/reset`` -> 204; clears interactions, rate windows, faults, latency and the
-  request log, restores the configured tokens and re-seeds the random errors (the
+- ``GET /_sim/arrivals`` -> ``{tenant_id: [{"at": epoch seconds, "limited": bool}, ...]}``:
+  every authenticated vendor call in order of arrival, ``limited`` when it was answered 429.
+  Refused calls do not use up the window, as in the rate limit itself.
+- ``POST /_sim/reset`` -> 204; clears interactions, rate windows, arrivals, faults, latency and
+  the request log, restores the configured tokens and re-seeds the random errors (the
   configuration stays).
 - ``/_sim/faults``, ``/_sim/latency``, ``/_sim/requests``: see ``service.simulators.faults``.
 """
@@ -59,6 +65,7 @@ from fastapi import APIRouter, Body, FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.openapi_ui import serve_docs
 from service.simulators.faults import (
     Clock,
     FaultInjector,
@@ -90,7 +97,8 @@ TSTATS_PREFIX = "/api/tstats/interaction/data"
 DATA_TYPES = frozenset({"text", "number", "phone", "phone number", "date", "time", "currency"})
 NAME_SYNTAX = r"^_[A-Za-z0-9]+$"
 PRIVACY_MASK = "****"
-RATE_WINDOW_SECONDS = 60.0
+MAX_ARRIVALS = 10_000
+"""Arrivals kept per tenant, so a dev-mode simulator running for hours stays bounded."""
 _VARIABLE_KEYS = frozenset(
     {"name", "value", "display", "displayName", "ivr", "privacy", "dataType"}
 )
@@ -133,9 +141,13 @@ class EightByEightSimConfig(BaseModel):
     """Catches misspelt flags (``display_name`` for ``displayName``) instead of losing them."""
     require_json_content_type: bool = True
     accept_finished: bool = False
-    """Undocumented (VENDORS 3.6); off means a finished interaction answers 404."""
+    """8x8 does not say whether it takes writes after an interaction ends; off means a finished
+    interaction answers 404."""
     auto_create: bool = True
     rate_limit_per_minute: int | None = Field(default=100, ge=1)
+    rate_limit_window_seconds: float = Field(default=60.0, gt=0)
+    """The window ``rate_limit_per_minute`` is counted over: 8x8's minute, or a shorter one so
+    a test can watch several windows pass in seconds."""
     rate_limit_retry_after: bool = False
     """8x8 documents no Retry-After; on, the 429 says when the window frees a slot."""
     error_rate: float = Field(default=0.0, ge=0.0, le=1.0)
@@ -218,6 +230,12 @@ class Interaction:
         return stored
 
 
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    at: float
+    limited: bool
+
+
 @dataclass
 class EightByEightSimState:
     """Everything one simulator instance remembers, kept on ``app.state.sim``."""
@@ -229,6 +247,7 @@ class EightByEightSimState:
     tokens: dict[str, str] = field(default_factory=dict)
     interactions: dict[str, Interaction] = field(default_factory=dict)
     rate_windows: dict[str, deque[float]] = field(default_factory=dict)
+    arrivals: dict[str, deque[Arrival]] = field(default_factory=dict)
     rng: random.Random = field(default_factory=random.Random)
 
     def __post_init__(self) -> None:
@@ -252,6 +271,7 @@ class EightByEightSimState:
     def reset(self) -> None:
         self.interactions.clear()
         self.rate_windows.clear()
+        self.arrivals.clear()
         self.restore_tokens()
         self.rng = random.Random(self.config.seed)  # noqa: S311 - fault timing, not crypto
         self.faults.reset()
@@ -320,21 +340,29 @@ def _authenticate(request: Request, sim: EightByEightSimState) -> str:
 
 
 def _enforce_rate_limit(sim: EightByEightSimState, tenant_id: str) -> None:
-    """A sliding minute per tenant; refused calls do not use up the window."""
+    """A sliding window per tenant: a call is refused when the window ending at its arrival
+    (the last ``rate_limit_window_seconds``, the arrival included) already holds the limit.
+    Refused calls do not use up the window. Every arrival is recorded either way."""
+    now = sim.clock()
+    arrivals = sim.arrivals.setdefault(tenant_id, deque(maxlen=MAX_ARRIVALS))
     limit = sim.config.rate_limit_per_minute
     if limit is None:
+        arrivals.append(Arrival(now, limited=False))
         return
-    now = sim.clock()
+    seconds = sim.config.rate_limit_window_seconds
     window = sim.rate_windows.setdefault(tenant_id, deque())
-    while window and now - window[0] >= RATE_WINDOW_SECONDS:
+    while window and now - window[0] >= seconds:
         window.popleft()
     if len(window) >= limit:
+        arrivals.append(Arrival(now, limited=True))
         headers = {}
         if sim.config.rate_limit_retry_after:
-            wait = max(1, math.ceil(RATE_WINDOW_SECONDS - (now - window[0])))
+            wait = max(1, math.ceil(seconds - (now - window[0])))
             headers["Retry-After"] = str(wait)
-        raise Rejected(429, f"Rate limit of {limit} requests per minute exceeded", headers=headers)
+        per = "minute" if seconds == 60 else f"{seconds:g} seconds"
+        raise Rejected(429, f"Rate limit of {limit} requests per {per} exceeded", headers=headers)
     window.append(now)
+    arrivals.append(Arrival(now, limited=False))
 
 
 def _maybe_random_error(sim: EightByEightSimState) -> None:
@@ -653,6 +681,13 @@ async def finish_interaction(request: Request, guid: str) -> dict[str, Any]:
     return interaction.view()
 
 
+async def list_arrivals(request: Request) -> dict[str, list[dict[str, Any]]]:
+    return {
+        tenant: [{"at": a.at, "limited": a.limited} for a in arrivals]
+        for tenant, arrivals in _state(request).arrivals.items()
+    }
+
+
 async def rotate_token(
     request: Request, rotation: Annotated[TokenRotation | None, Body()] = None
 ) -> dict[str, str]:
@@ -688,6 +723,7 @@ def _mount_control_routes(app: FastAPI) -> None:
     add_control_route(app, "/_sim/interactions/{guid}", get_interaction, "GET")
     add_control_route(app, "/_sim/interactions/{guid}/finish", finish_interaction, "POST")
     add_control_route(app, "/_sim/tokens/rotate", rotate_token, "POST")
+    add_control_route(app, "/_sim/arrivals", list_arrivals, "GET")
     mount_config_routes(
         app,
         state=_state,
@@ -709,7 +745,10 @@ def create_app(
     app = FastAPI(
         title="8x8 Interaction Data Augmentation API simulator",
         description=(__doc__ or "").split("\n\n", 1)[0],
+        docs_url=None,
+        redoc_url=None,
     )
+    serve_docs(app)
     app.state.sim = EightByEightSimState(
         config=config or EightByEightSimConfig(), clock=clock, faults=faults, requests=log
     )

@@ -1,9 +1,9 @@
-"""Genesys Web Services API v2 simulator (VENDORS.md section 4, simulator requirements 12-14).
+"""Genesys Web Services API v2 simulator.
 
 A local double that holds the enricher's GWS client to what the real server demands: HTTP Basic
 plus a servlet session cookie, the CSRF token a GET announces, agent-owned interactions that
 only accept user-data operations while their ``capabilities`` allow them, and a ``statusCode``
-in every answer. Rules that VENDORS.md marks as inferred are settings (``GwsSimConfig``).
+in every answer. Rules that GWS does not document, only implies, are settings (``GwsSimConfig``).
 
 Vendor surface (faults and latency apply first; every call is recorded in the request log,
 with credentials, cookie values and CSRF tokens masked):
@@ -78,6 +78,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.background import BackgroundTask
 
+from service.openapi_ui import serve_docs
 from service.simulators.faults import (
     REDACTED,
     Clock,
@@ -269,7 +270,7 @@ class Interaction:
                 del self.pairs[index]
 
     def attach(self, data: dict[str, Scalar]) -> None:
-        """Append "regardless of whether the key(s) already exist" (VENDORS 4.2)."""
+        """Append "regardless of whether the key(s) already exist", as GWS documents it."""
         self.pairs.extend(data.items())
 
     def delete_keys(self, keys: list[str]) -> None:
@@ -304,7 +305,7 @@ class Interaction:
 
 def default_capabilities(media: str, state: str) -> list[str]:
     if state == ENDED_STATE[media]:
-        return []  # a released call lists none (VENDORS 4.3); a completed chat likewise
+        return []  # a released call lists none; a completed chat likewise
     return list(CALL_CAPABILITIES if media == "calls" else CHAT_CAPABILITIES)
 
 
@@ -843,7 +844,10 @@ def create_app(
     app = FastAPI(
         title="Genesys Web Services API v2 simulator",
         description=(__doc__ or "").split("\n\n", 1)[0],
+        docs_url=None,
+        redoc_url=None,
     )
+    serve_docs(app)
 
     def secret_headers() -> set[str]:
         return {_state_of(app).config.csrf_header_name.lower(), "x-csrf-token"}

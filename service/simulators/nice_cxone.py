@@ -67,6 +67,7 @@ from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, model_validator
 
+from service.openapi_ui import serve_docs
 from service.simulators.faults import (
     Clock,
     FaultInjector,
@@ -711,7 +712,10 @@ def create_app(
     app = FastAPI(
         title="NICE CXone Business Data API simulator",
         description=(__doc__ or "").split("\n\n", 1)[0],
+        docs_url=None,
+        redoc_url=None,
     )
+    serve_docs(app)
     app.state.sim = NiceSimState(
         config=config or NiceSimConfig(), clock=clock, faults=faults, requests=log
     )

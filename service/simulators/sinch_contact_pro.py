@@ -77,6 +77,7 @@ from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
+from service.openapi_ui import serve_docs
 from service.simulators.faults import (
     REDACTED,
     Clock,
@@ -665,7 +666,10 @@ def create_app(
     app = FastAPI(
         title="Sinch Contact Pro CMI contactData simulator",
         description=(__doc__ or "").split("\n\n", 1)[0],
+        docs_url=None,
+        redoc_url=None,
     )
+    serve_docs(app)
     app.state.sim = sim
     app.include_router(_vendor_router(faults, log))
     _mount_control_routes(app)

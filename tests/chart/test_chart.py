@@ -10,20 +10,25 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import helm_python as helm
 import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 
+from service.ledger.redis import RedisLedger
 from service.settings import Settings
 from service.tenants import load_tenants
+from tools.markdown_links import anchors
 
-CHART_DIR = Path(__file__).resolve().parents[2] / "deploy" / "helm" / "interaction-enricher"
+ROOT = Path(__file__).resolve().parents[2]
+CHART_DIR = ROOT / "deploy" / "helm" / "interaction-enricher"
 RELEASE = "enr"
 NAMESPACE = "contact-center"
 FULLNAME = "enr-interaction-enricher"
@@ -32,6 +37,7 @@ KUBE_VERSIONS = ("1.31", "1.36")
 CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule", "ScaledObject"}
 
 REDIS = {"backend": "redis", "redis": {"url": "redis://redis:6379/0"}}
+REDIS_CA_URL = "rediss://redis.cache:6380/0?ssl_ca_certs=/etc/enricher/redis-ca/ca.crt"
 MONITORING = {
     "serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}},
     "prometheusRule": {"enabled": True},
@@ -98,6 +104,47 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
             },
         },
         "replicaCount": 4,
+    },
+    # A Redis with its own CA: the CA Secret mounted through extraVolumes and the rediss:// URL,
+    # which names the CA file, given through extraEnv instead of ledger.redis.url.
+    "redis-ca": {
+        "ledger": {"backend": "redis"},
+        "replicaCount": 2,
+        "extraVolumes": [{"name": "redis-ca", "secret": {"secretName": "redis-ca"}}],
+        "extraVolumeMounts": [
+            {"name": "redis-ca", "mountPath": "/etc/enricher/redis-ca", "readOnly": True}
+        ],
+        "extraEnv": [{"name": "ENRICHER_LEDGER_URL", "value": REDIS_CA_URL}],
+        "extraEnvFrom": [{"configMapRef": {"name": "enricher-tuning"}}],
+    },
+    "kafka-oidc": {
+        "kafka": {
+            "securityProtocol": "SASL_SSL",
+            "sasl": {
+                "mechanism": "OAUTHBEARER",
+                "oauth": {
+                    "provider": "oidc",
+                    "tokenUrl": "https://idp.example.com/oauth2/token",
+                    "clientId": "enricher",
+                    "scope": "kafka",
+                    "existingSecret": "kafka-oidc",
+                    "extensions": {"logicalCluster": "lkc-123", "identityPoolId": "pool-9"},
+                },
+            },
+        },
+    },
+    "kafka-msk-iam": {
+        "kafka": {
+            "bootstrapServers": "b-1.msk.eu-west-1.amazonaws.com:9098",
+            "securityProtocol": "SASL_SSL",
+            "sasl": {
+                "mechanism": "OAUTHBEARER",
+                "oauth": {"provider": "msk-iam", "awsRegion": "eu-west-1"},
+            },
+        },
+        "serviceAccount": {
+            "annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/enricher"}
+        },
     },
     "external-config": {
         "tenants": {"existingConfigMap": "my-tenants", "config": ""},
@@ -198,6 +245,57 @@ def test_every_enricher_variable_is_a_setting(chart: helm.Chart) -> None:
     for value_set in sorted(VALUE_SETS):
         names = set(env(render(chart, VALUE_SETS[value_set])))
         assert {n for n in names if n.startswith("ENRICHER_")} <= known
+
+
+# Chart defaults that differ from the service's on purpose, each with its reason (the same
+# reason is the comment beside the value in values.yaml). Any other difference is an accident:
+# an operator reading the settings reference would expect the service's default in the pod.
+DELIBERATE_DIFFERENCES = {
+    "config": "the tenants file is mounted from a ConfigMap; the service has no default path",
+    "kafka_bootstrap_servers": "localhost means the pod itself; kafka:9092 is an in-cluster name",
+    "client_id": "the release name, so broker logs and quotas tell releases apart",
+    "ledger_url": "the SQLite file lives on the writable /tmp emptyDir (read-only root)",
+    "topic_replication_factor": "a cluster has at least three brokers; 1 suits a dev broker",
+}
+
+
+def chart_settings(
+    objects: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> dict[str, Any]:
+    """The settings the pod starts with: every literal ENRICHER_* the chart sets, parsed."""
+    variables = {
+        name: var["value"]
+        for name, var in env(objects).items()
+        if name.startswith("ENRICHER_") and "value" in var
+    }
+    with monkeypatch.context() as patched:
+        for name in [n for n in os.environ if n.startswith("ENRICHER_")]:
+            patched.delenv(name)
+        for name, value in variables.items():
+            patched.setenv(name, value)
+        started = Settings()
+    fields = {f"ENRICHER_{name.upper()}": name for name in Settings.model_fields}
+    return {fields[name]: getattr(started, fields[name]) for name in variables}
+
+
+@pytest.mark.parametrize("ledger", [{}, REDIS], ids=["sqlite", "redis"])
+def test_chart_defaults_are_the_service_defaults(
+    chart: helm.Chart, monkeypatch: pytest.MonkeyPatch, ledger: dict[str, Any]
+) -> None:
+    """Every value the chart passes by default is the service's own default, or is listed in
+    DELIBERATE_DIFFERENCES with its reason; a listed difference that no longer differs is
+    listed in vain and fails too."""
+    rendered = chart_settings(render(chart, {"ledger": ledger} if ledger else {}), monkeypatch)
+    defaults = Settings.model_construct()
+    differing = {
+        name: (value, getattr(defaults, name))
+        for name, value in rendered.items()
+        if value != getattr(defaults, name)
+    }
+    undocumented = {k: v for k, v in differing.items() if k not in DELIBERATE_DIFFERENCES}
+    assert undocumented == {}, "chart value != service default (chart, service)"
+    if not ledger:
+        assert set(DELIBERATE_DIFFERENCES) == set(differing), "a listed difference is gone"
 
 
 def test_default_tenants_file_passes_check_config(chart: helm.Chart, tmp_path: Path) -> None:
@@ -458,6 +556,105 @@ def test_redis_backend_needs_a_url(chart: helm.Chart) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# Kafka OAUTHBEARER
+
+
+def started_settings(
+    objects: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch, files: dict[str, Path]
+) -> Settings:
+    """Settings as the pod would start them, each mounted file stood in for by a local one."""
+    for name, variable in env(objects).items():
+        if name.startswith("ENRICHER_") and "value" in variable:
+            monkeypatch.setenv(name, str(files.get(name, variable["value"])))
+    return Settings()
+
+
+def test_oidc_client_secret_is_a_mounted_file(
+    chart: helm.Chart, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    objects = render(chart, VALUE_SETS["kafka-oidc"])
+    variables = env(objects)
+    volumes = {v["name"]: v for v in pod_spec(objects)["volumes"]}
+    mounts = {m["name"]: m for m in container(objects)["volumeMounts"]}
+    assert volumes["kafka-oauth"]["secret"] == {"secretName": "kafka-oidc", "defaultMode": 0o440}
+    assert mounts["kafka-oauth"]["readOnly"] is True
+    path = variables["ENRICHER_KAFKA_SASL_OAUTH_CLIENT_SECRET_FILE"]["value"]
+    assert path == mounts["kafka-oauth"]["mountPath"] + "/client-secret"
+    assert "ENRICHER_KAFKA_SASL_OAUTH_CLIENT_SECRET" not in variables
+
+    secret = tmp_path / "client-secret"
+    secret.write_text("from-the-secret\n", encoding="utf-8")
+    files = {"ENRICHER_KAFKA_SASL_OAUTH_CLIENT_SECRET_FILE": secret}
+    settings = started_settings(objects, monkeypatch, files)
+    assert settings.kafka_sasl_mechanism == "OAUTHBEARER"
+    assert settings.kafka_sasl_oauth_provider == "oidc"
+    assert settings.kafka_sasl_oauth_token_url == "https://idp.example.com/oauth2/token"
+    assert settings.kafka_sasl_oauth_client_id == "enricher"
+    assert settings.kafka_sasl_oauth_scope == "kafka"
+    assert settings.kafka_sasl_oauth_extensions == {
+        "logicalCluster": "lkc-123",
+        "identityPoolId": "pool-9",
+    }
+    assert settings.kafka_sasl_oauth_client_secret is not None
+    assert settings.kafka_sasl_oauth_client_secret.get_secret_value() == "from-the-secret"
+    assert "sasl_oauth_token_provider" in settings.kafka_client_options()
+
+
+def test_msk_iam_needs_only_the_region_and_the_pod_identity(
+    chart: helm.Chart, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("aws_msk_iam_sasl_signer", reason="the msk extra is not installed")
+    objects = render(chart, VALUE_SETS["kafka-msk-iam"])
+    variables = env(objects)
+    assert variables["ENRICHER_KAFKA_SASL_OAUTH_PROVIDER"]["value"] == "msk-iam"
+    assert not {n for n in variables if "OAUTH_CLIENT" in n or "TOKEN_URL" in n}
+    assert "kafka-oauth" not in {v["name"] for v in pod_spec(objects)["volumes"]}
+    account = only(objects, "ServiceAccount")["metadata"]["annotations"]
+    assert account["eks.amazonaws.com/role-arn"].endswith(":role/enricher")
+    settings = started_settings(objects, monkeypatch, {})
+    assert settings.kafka_sasl_oauth_aws_region == "eu-west-1"
+    assert settings.kafka_client_options()["sasl_mechanism"] == "OAUTHBEARER"
+
+
+def test_plain_sasl_gets_no_oauth_settings(chart: helm.Chart) -> None:
+    values = merged(
+        VALUE_SETS["keda-secrets"],
+        {"kafka": {"sasl": {"oauth": {"provider": "oidc", "existingSecret": "kafka-oidc"}}}},
+    )
+    objects = render(chart, values)
+    assert not {n for n in env(objects) if "OAUTH" in n}
+    assert "kafka-oauth" not in {v["name"] for v in pod_spec(objects)["volumes"]}
+
+
+@pytest.mark.parametrize(
+    ("oauth", "message"),
+    [
+        ({}, r"OAUTHBEARER needs kafka\.sasl\.oauth\.provider"),
+        ({"provider": "oidc", "clientId": "x", "existingSecret": "s"}, r"oauth\.tokenUrl"),
+        ({"provider": "oidc", "tokenUrl": "https://idp/t", "clientId": "x"}, "existingSecret"),
+        ({"provider": "msk-iam"}, r"oauth\.awsRegion"),
+    ],
+)
+def test_incomplete_oauth_values_are_refused(
+    chart: helm.Chart, oauth: dict[str, Any], message: str
+) -> None:
+    values = {
+        "kafka": {
+            "securityProtocol": "SASL_SSL",
+            "sasl": {"mechanism": "OAUTHBEARER", "oauth": oauth},
+        }
+    }
+    with pytest.raises(helm.HelmRenderError, match=message):
+        render(chart, values)
+
+
+def test_oauthbearer_needs_a_sasl_protocol(chart: helm.Chart) -> None:
+    values = merged(VALUE_SETS["kafka-oidc"], {"kafka": {"securityProtocol": "SSL"}})
+    with pytest.raises(helm.HelmRenderError, match=r"kafka\.securityProtocol SASL_SSL"):
+        render(chart, values)
+
+
+# ---------------------------------------------------------------------------------------------
 # Redis ledger
 
 
@@ -514,6 +711,51 @@ def test_sqlite_ledger_gets_no_redis_settings(chart: helm.Chart) -> None:
     assert variables["ENRICHER_LEDGER_URL"]["value"].startswith("sqlite:///")
     assert not {"ENRICHER_LEDGER_KEY_PREFIX", "ENRICHER_LEDGER_PASSWORD_FILE"} & variables.keys()
     assert "redis-password" not in {v["name"] for v in pod_spec(objects)["volumes"]}
+
+
+def test_redis_ca_mounted_through_extra_volumes(
+    chart: helm.Chart, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rediss:// URL whose CA is a mounted Secret reaches the Redis connection as given."""
+    objects = render(chart, VALUE_SETS["redis-ca"])
+    volumes = {v["name"]: v for v in pod_spec(objects)["volumes"]}
+    mounts = {m["name"]: m for m in container(objects)["volumeMounts"]}
+    assert volumes["redis-ca"]["secret"] == {"secretName": "redis-ca"}
+    assert mounts["redis-ca"] == {
+        "name": "redis-ca",
+        "mountPath": "/etc/enricher/redis-ca",
+        "readOnly": True,
+    }
+    assert container(objects)["envFrom"] == [{"configMapRef": {"name": "enricher-tuning"}}]
+    names = [e["name"] for e in container(objects)["env"]]
+    assert names.count("ENRICHER_LEDGER_URL") == 1, "extraEnv replaces the chart's variable"
+    url = env(objects)["ENRICHER_LEDGER_URL"]["value"]
+    assert url == REDIS_CA_URL
+    ca_file = urlsplit(url).query.partition("=")[2]
+    assert ca_file.startswith(mounts["redis-ca"]["mountPath"] + "/")
+
+    monkeypatch.setenv("ENRICHER_LEDGER_URL", url)
+    settings = Settings()
+    ledger = RedisLedger(settings.ledger_url, key_prefix=settings.ledger_key_prefix)
+    connection = ledger._redis.connection_pool.connection_kwargs
+    assert connection["ssl_ca_certs"] == "/etc/enricher/redis-ca/ca.crt"
+
+
+def test_extra_env_overrides_what_the_chart_sets(chart: helm.Chart) -> None:
+    """An ENRICHER_* in extraEnv wins over the chart's own, without a duplicate name (which
+    kubectl apply would merge unpredictably)."""
+    values = {"ledger": REDIS, "extraEnv": [{"name": "ENRICHER_MAX_IN_FLIGHT", "value": "512"}]}
+    variables = container(render(chart, values))["env"]
+    assert [v for v in variables if v["name"] == "ENRICHER_MAX_IN_FLIGHT"] == [
+        {"name": "ENRICHER_MAX_IN_FLIGHT", "value": "512"}
+    ]
+    assert any(v["name"] == "ENRICHER_LEDGER_URL" for v in variables)
+
+
+def test_redis_backend_without_any_url_is_refused(chart: helm.Chart) -> None:
+    values = {"ledger": {"backend": "redis"}, "extraEnv": [{"name": "TZ", "value": "UTC"}]}
+    with pytest.raises(helm.HelmRenderError, match="ENRICHER_LEDGER_URL in extraEnv"):
+        render(chart, values)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -632,6 +874,11 @@ def test_network_policy_restricts_ingress_to_listed_peers(chart: helm.Chart) -> 
         ({"image": {"digest": "latest"}}, "/image/digest"),
         ({"kafka": {"securityProtocol": "TLS"}}, "/kafka/securityProtocol"),
         ({"kafka": {"sasl": {"mechanism": "GSSAPI"}}}, "/kafka/sasl/mechanism"),
+        ({"kafka": {"sasl": {"oauth": {"provider": "kerberos"}}}}, "/kafka/sasl/oauth/provider"),
+        ({"kafka": {"sasl": {"oauth": {"tokenUrl": "idp/token"}}}}, "/kafka/sasl/oauth/tokenUrl"),
+        ({"kafka": {"sasl": {"oauth": {"awsRegion": "Ireland"}}}}, "/kafka/sasl/oauth/awsRegion"),
+        ({"kafka": {"sasl": {"oauth": {"extensions": {"auth": "x"}}}}}, "propertyName 'auth'"),
+        ({"kafka": {"sasl": {"oauth": {"clientSecret": "x"}}}}, "clientSecret"),
         ({"kafka": {"partitions": 0}}, "/kafka/partitions"),
         ({"kafka": {"topics": {"closed": "bad topic"}}}, "/kafka/topics/closed"),
         ({"ledger": {"backend": "postgres"}}, "/ledger/backend"),
@@ -652,6 +899,10 @@ def test_network_policy_restricts_ingress_to_listed_peers(chart: helm.Chart) -> 
         ({"autoscaling": {"targetCPUUtilizationPercentage": 150}}, "targetCPUUtilization"),
         ({"containerSecurityContext": {"privilegd": True}}, "privilegd"),
         ({"tenants": {"secretMounts": [{"name": "x", "secretName": "y"}]}}, "mountPath"),
+        ({"extraVolumeMounts": [{"name": "redis-ca"}]}, "mountPath"),
+        ({"extraVolumeMounts": [{"name": "x", "mountPath": "etc"}]}, "/extraVolumeMounts/0"),
+        ({"extraVolumes": [{"secret": {"secretName": "redis-ca"}}]}, "name"),
+        ({"extraVolumes": {"redis-ca": {}}}, "/extraVolumes"),
         ({"resources": {"limits": {"memory": "lots"}}}, "/resources/limits/memory"),
     ],
 )
@@ -682,3 +933,20 @@ def test_schema_covers_every_default_key(chart: helm.Chart) -> None:
     assert schema is not None
     assert schema["additionalProperties"] is False
     assert list(paths(chart.values, schema, "")) == []
+
+
+def test_every_alert_links_to_its_runbook_section(chart: helm.Chart) -> None:
+    """Each alert's runbook_url lands on a heading of the operations page about alerts."""
+    base = "https://docs.example.com/enricher/"
+    values = {"metrics": merged(MONITORING, {"prometheusRule": {"runbookBaseUrl": base}})}
+    rule = only(render(chart, values), "PrometheusRule")
+    alerts = [r for group in rule["spec"]["groups"] for r in group["rules"]]
+    page = ROOT / "docs" / "operations" / "alerts.md"
+    site, github = anchors(page.read_text(encoding="utf-8"))
+    assert len(alerts) == 5
+    for alert in alerts:
+        url = alert["annotations"].get("runbook_url", "")
+        assert url.startswith(f"{base}operations/alerts/#"), (alert["alert"], url)
+        anchor = url.rpartition("#")[2]
+        assert anchor in site, f"{alert['alert']}: no heading #{anchor} in {page}"
+        assert anchor in github, f"{alert['alert']}: GitHub names no heading #{anchor}"

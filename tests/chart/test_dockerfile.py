@@ -138,6 +138,14 @@ def test_installs_the_wheel_without_extras(stages: list[Stage]) -> None:
     assert "[test" not in build_runs
 
 
+def test_extras_are_opt_in(stages: list[Stage]) -> None:
+    """The default image has no optional extra; --build-arg EXTRAS=msk adds MSK IAM's signer."""
+    build_args = [arg for stage in stages[:-1] for arg in stage.values("ARG")]
+    assert 'EXTRAS=""' in build_args
+    build_runs = " ".join(run for stage in stages[:-1] for run in stage.values("RUN"))
+    assert "${EXTRAS:+[$EXTRAS]}" in build_runs
+
+
 def test_runs_as_a_numeric_non_root_user(runtime: Stage) -> None:
     users = runtime.values("USER")
     assert users, "the runtime stage must set USER"

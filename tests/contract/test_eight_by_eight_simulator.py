@@ -1,6 +1,6 @@
 """Contract tests for the 8x8 simulator, over real loopback HTTP.
 
-Each test pins one rule of VENDORS.md section 3 (simulator requirements 8-11) or one promise of
+Each test pins one rule 8x8 documents (or implies, where it is a setting) or one promise of
 the control surface, so a client that passes against the simulator is held to the same rules
 as against 8x8. Time is a fake clock and latency a recorded sleep: nothing here waits.
 """
@@ -582,6 +582,51 @@ async def test_rate_limit_window_slides_and_refusals_do_not_count(sim: Sim) -> N
     assert (first.status_code, second.status_code, freed.status_code) == (200, 200, 200)
     assert [r.status_code for r in refused] == [429] * 3
     assert refused[0].headers["Retry-After"] == "15"
+
+
+async def test_the_rate_window_length_is_a_setting_and_slides_to_the_millisecond(
+    sim: Sim,
+) -> None:
+    await sim.configure(
+        rate_limit_per_minute=2, rate_limit_window_seconds=2.0, rate_limit_retry_after=True
+    )
+    first = await sim.post()
+    sim.clock.advance(0.5)
+    second = await sim.post()
+    sim.clock.advance(1.499)
+    limited = await sim.post()  # 1.999 s after the first: still in its window
+    sim.clock.advance(0.001)
+    freed = await sim.post()
+    again = await sim.post()  # the second's slot is taken until 2.5 s
+
+    assert [r.status_code for r in (first, second, limited, freed, again)] == [
+        200,
+        200,
+        429,
+        200,
+        429,
+    ]
+    assert limited.headers["Retry-After"] == "1"
+    assert "2 requests per 2 seconds" in limited.json()["message"]
+
+
+async def test_every_arrival_is_recorded_per_tenant_with_its_time_and_verdict(sim: Sim) -> None:
+    await sim.configure(rate_limit_per_minute=1)
+    await sim.post()
+    sim.clock.advance(0.25)
+    await sim.post()
+    await sim.post(path=f"{V1}/guid/int-other", auth=(OTHER, OTHER_TOKEN))
+    await sim.post(auth=(TENANT, "wrong"))  # no tenant to count it against
+
+    response = await sim.http.get("/_sim/arrivals")
+
+    assert response.status_code == 200
+    assert response.json() == {
+        TENANT: [{"at": START, "limited": False}, {"at": START + 0.25, "limited": True}],
+        OTHER: [{"at": START + 0.25, "limited": False}],
+    }
+    assert (await sim.http.post("/_sim/reset")).status_code == 204
+    assert (await sim.http.get("/_sim/arrivals")).json() == {}
 
 
 async def test_unauthenticated_calls_do_not_use_the_rate_limit(sim: Sim) -> None:

@@ -1,6 +1,6 @@
 """Contract tests for the Genesys GWS simulator, over real loopback HTTP.
 
-Each test pins one rule of VENDORS.md section 4 (simulator requirements 12-14) or one promise of
+Each test pins one rule GWS documents (or implies, where it is a setting) or one promise of
 the control surface, so a client that passes against the simulator is held to the same rules
 as against GWS. Time is a fake clock and latency a recorded sleep: nothing here waits on a timer.
 """

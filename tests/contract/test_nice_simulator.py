@@ -1,6 +1,6 @@
 """Contract tests for the NICE CXone simulator, over real loopback HTTP.
 
-Each test pins one documented rule (VENDORS.md section 1 and its simulator requirements) or one
+Each test pins one rule CXone documents or one
 control-surface promise, so a client that passes against the simulator is held to the same rules
 as against CXone. Time is a fake clock and latency a recorded sleep: nothing here waits.
 """

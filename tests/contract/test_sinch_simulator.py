@@ -1,6 +1,6 @@
 """Contract tests for the Sinch Contact Pro simulator, over real loopback HTTP.
 
-Each test pins one rule of VENDORS.md section 2 (simulator requirements 5-7) or one
+Each test pins one rule Sinch documents (or implies, where it is a setting) or one
 control-surface promise, so a client that passes against the simulator is held to the same
 rules as against Sinch. The clock is fake and latency a recorded sleep: nothing here waits.
 """

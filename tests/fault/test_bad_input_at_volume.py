@@ -1,11 +1,11 @@
-"""Bad input at volume (issue 5): a few hundred generated records, valid and invalid mixed,
+"""Bad input at volume: a few hundred generated records, valid and invalid mixed,
 through the real service (in-process, ``run_service``), the real broker and the real NICE
 simulator over loopback, in one service run.
 
 Hypothesis generates the batch once, with a fixed seed (:func:`generate_batch`); the service is
 started once for the whole batch. Every record carries a trace header (``fault-test.n``), which
 the DLQ keeps, so each dead letter is matched to exactly the record that caused it, whatever its
-key or value. Each invalid record knows the DLQ reason it must get (DESIGN 2's check order:
+key or value. Each invalid record knows the DLQ reason it must get (the parser's check order:
 size, JSON, object, type, version, schema, tenant, key, flattening); each valid record knows the
 NICE fields it must leave at the simulator.
 

@@ -1,4 +1,4 @@
-"""Broker restart mid-run (issue 5): readiness drops while the broker is down and comes back
+"""Broker restart mid-run: readiness drops while the broker is down and comes back
 after it, and every interaction still reaches the vendor: 0 lost, duplicates counted.
 
 The real service runs in-process against Tansu with its data in a local S3 (moto), so the

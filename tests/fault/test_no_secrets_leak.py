@@ -1,4 +1,4 @@
-"""No secret and no privacy-flagged value leaks (issue 5), through the real service.
+"""No secret and no privacy-flagged value leaks, through the real service.
 
 The service runs in-process with known secrets (the NICE client secret and access key, the 8x8
 action token, an admin token; Kafka without SASL) and two tenants: ``acme`` on the NICE

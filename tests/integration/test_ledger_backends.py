@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -470,22 +471,21 @@ async def test_redis_fresh_entry_drops_acknowledgements_of_an_expired_one(
 async def test_redis_merge_that_loses_a_race_merges_again(
     redis_url: str, redis_prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Another replica writes between this merge's read and its write: the write is refused,
-    and the merge runs again on what the other replica stored."""
+    """Another replica writes between the document this merge started from and its write: the
+    write is refused, and the merge runs again on what the other replica stored."""
     ours = RedisLedger(redis_url, key_prefix=redis_prefix)
     theirs = RedisLedger(redis_url, key_prefix=redis_prefix)
     await ours.merge(closed(fields={"crm": "A-1"}), NOW, WEEK)
-    read = ours._read
+    write = ours._compare_and_set
     interruptions = iter([analytics("e-theirs", fields={"theirs": 1})])
 
-    async def read_then_interrupt(*keys: str) -> tuple[bytes | None, dict[bytes, bytes]]:
-        state = await read(*keys)
+    async def interrupt_then_write(**script: Any) -> Any:
         for event in interruptions:
             await theirs.merge(event, NOW, WEEK)
             break
-        return state
+        return await write(**script)
 
-    monkeypatch.setattr(ours, "_read", read_then_interrupt)
+    monkeypatch.setattr(ours, "_compare_and_set", interrupt_then_write)
     try:
         result = await ours.merge(analytics("e-ours", fields={"ours": 1}), NOW, WEEK)
         assert result.entry.field_values() == {"crm": "A-1", "theirs": 1, "ours": 1}
@@ -502,15 +502,14 @@ async def test_redis_merge_gives_up_after_its_attempts(
     ours = RedisLedger(redis_url, key_prefix=redis_prefix, max_attempts=3)
     theirs = RedisLedger(redis_url, key_prefix=redis_prefix)
     await ours.merge(closed(), NOW, WEEK)
-    read = ours._read
+    write = ours._compare_and_set
     rivals = iter(analytics(f"r{i}", fields={f"r{i}": i}) for i in range(100))
 
-    async def always_interrupted(*keys: str) -> tuple[bytes | None, dict[bytes, bytes]]:
-        state = await read(*keys)
+    async def always_interrupted(**script: Any) -> Any:
         await theirs.merge(next(rivals), NOW, WEEK)
-        return state
+        return await write(**script)
 
-    monkeypatch.setattr(ours, "_read", always_interrupted)
+    monkeypatch.setattr(ours, "_compare_and_set", always_interrupted)
     try:
         with pytest.raises(LedgerContentionError, match="3 compare-and-set races"):
             await ours.merge(analytics("e-ours", fields={"ours": 1}), NOW, WEEK)
@@ -715,3 +714,53 @@ async def test_redis_pool_full_waits_instead_of_failing(redis_url: str, redis_pr
         assert all(entry is not None for entry in entries)
     finally:
         await ledger.close()
+
+
+async def test_redis_merge_of_a_new_interaction_is_one_round_trip(
+    redis_ledger: RedisLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new interaction, and a change to one this replica last wrote, are merged by the
+    compare-and-set alone; only a stale guess costs the read it replaces."""
+    reads: list[tuple[str, ...]] = []
+    read = redis_ledger._read
+
+    async def counted(*keys: str) -> tuple[bytes | None, dict[bytes, bytes]]:
+        reads.append(keys)
+        return await read(*keys)
+
+    monkeypatch.setattr(redis_ledger, "_read", counted)
+    await redis_ledger.merge(closed(fields={"crm": "A-1"}), NOW, WEEK)
+    await redis_ledger.merge(analytics(fields={"score": 0.5}), NOW, WEEK)
+    assert reads == []
+    entry = await redis_ledger.get("acme", "call-1", NOW)
+    assert entry is not None
+    assert entry.field_values() == {"crm": "A-1", "score": 0.5}
+
+
+async def test_redis_scripts_survive_a_script_flush(
+    redis_ledger: RedisLedger, raw_redis: redis.asyncio.Redis
+) -> None:
+    """A restarted Redis has forgotten the scripts: they are loaded again, and nothing fails."""
+    await redis_ledger.merge(closed(fields={"crm": "A-1"}), NOW, WEEK)
+    await raw_redis.script_flush()
+    await asyncio.gather(
+        *(redis_ledger.merge(closed(interaction_id=f"c-{n}"), NOW, WEEK) for n in range(20))
+    )
+    entry = await redis_ledger.get("acme", "c-7", NOW)
+    assert entry is not None
+
+
+async def test_redis_one_failing_script_fails_only_its_caller(
+    redis_ledger: RedisLedger, raw_redis: redis.asyncio.Redis
+) -> None:
+    """Scripts sent together are still separate operations: one refused by Redis (a key of
+    the wrong type here) fails its own caller, and the others in the batch succeed."""
+    entry_key, _ = redis_ledger.keys("acme", "broken")
+    await raw_redis.hset(entry_key, "not", "a string")
+    results = await asyncio.gather(
+        redis_ledger.merge(closed(interaction_id="broken"), NOW, WEEK),
+        *(redis_ledger.merge(closed(interaction_id=f"ok-{n}"), NOW, WEEK) for n in range(5)),
+        return_exceptions=True,
+    )
+    assert isinstance(results[0], redis.exceptions.ResponseError)
+    assert not any(isinstance(r, BaseException) for r in results[1:])

@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from service.http_server import AppServer
+from service.kafka_admin import ensure_topics
 from service.simulators import (
+    EightByEightSimConfig,
     create_eight_by_eight_app,
     create_genesys_gws_app,
     create_sinch_contact_pro_app,
@@ -21,7 +26,7 @@ from tests.fixtures.eight_by_eight import EIGHT_BY_EIGHT_TENANT_ID, EIGHT_BY_EIG
 from tests.fixtures.eight_by_eight import Sim as EightByEightSim
 from tests.fixtures.genesys_gws import GWS_PASSWORD, GWS_USERNAME, GwsSim
 from tests.fixtures.sinch import DEV_API_KEY, DEV_PASSWORD, DEV_USERNAME, SinchSim
-from tests.integration.conftest import Running, wait_for
+from tests.integration.conftest import Running, service_settings, wait_for
 from tests.unit.factories import analytics_json, closed_json
 
 pytestmark = pytest.mark.integration
@@ -214,6 +219,68 @@ action_token: ${{ACTION_TOKEN}}
         assert b"SECRET-ACCOUNT-42" not in raw
 
 
+async def test_8x8_a_backlog_at_start_up_never_puts_more_than_the_limit_in_a_window(
+    kafka_bootstrap: str, tmp_path: Path, run_service: Any, serve: Any
+) -> None:
+    """The conformance case: records wait on the topic before the service starts, so the lane
+    begins with a full backlog. 8x8 must see at most the documented count in any window (its
+    window shortened here, on both sides, so that three windows pass in seconds)."""
+    limit, window, backlog = 3, 2.0, 7
+    url, control = await serve(
+        create_eight_by_eight_app(
+            EightByEightSimConfig(
+                rate_limit_per_minute=limit,
+                rate_limit_window_seconds=window,
+                rate_limit_retry_after=True,
+            )
+        )
+    )
+    sim = EightByEightSim(url, control)
+    yaml = tenants_yaml(
+        "8x8",
+        f"""
+base_url: {url}
+tenant_id: {EIGHT_BY_EIGHT_TENANT_ID}
+action_token: ${{ACTION_TOKEN}}
+requests_per_minute: {limit}
+rate_window: {window}s
+""",
+        "_Sentiment",
+        "_Account",
+    )
+    settings = service_settings(kafka_bootstrap, tmp_path)
+    await ensure_topics(kafka_bootstrap, {settings.topic_closed: settings.topic_partitions})
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, enable_idempotence=False)
+    await producer.start()
+    try:
+        for n in range(backlog):
+            _, close = events(f"i-{n}", {"guid": f"g-{n}"})
+            key = f"acme:i-{n}".encode()
+            await producer.send_and_wait(settings.topic_closed, orjson.dumps(close), key=key)
+    finally:
+        await producer.stop()
+
+    async with run_service(
+        settings=settings, tenants_yaml=yaml, environ={"ACTION_TOKEN": EIGHT_BY_EIGHT_TOKEN}
+    ) as running:
+
+        async def all_set() -> bool:
+            found = [i["guid"] for i in (await control.get("/_sim/interactions")).json()]
+            return len(found) == backlog
+
+        await wait_for(all_set, 30, "every record of the backlog at 8x8")
+        assert await running.dead_letters() == []
+
+    arrivals = await sim.arrivals()
+    assert [a for a in arrivals if a["limited"]] == []
+    assert len(arrivals) == backlog  # one call per record: nothing refused, nothing repeated
+    times = sorted(a["at"] for a in arrivals)
+    for first, last in zip(times, times[limit:], strict=False):
+        assert last - first >= window
+    for n in range(backlog):
+        assert await sim.variables(f"g-{n}") == {"_Account": "A-1001"}
+
+
 async def test_gws_pushes_analytics_live_and_refuses_after_the_call_is_released(
     run_service: Any, serve: Any
 ) -> None:
@@ -249,3 +316,47 @@ password: ${{GWS_PASSWORD}}
         [record] = await running.dead_letters()
         assert record.provenance["reason"] == "write_window_closed"
         assert await sim.user_data("calls", "s-1") == {"Sentiment": "positive"}
+
+
+async def test_8x8_changes_held_for_their_close_spend_none_of_the_rate_limit(
+    run_service: Any, serve: Any
+) -> None:
+    """Analytics for calls not yet closed are held, not sent: the attempts that find that out
+    must not use up 8x8's two requests a minute, or the one close with something to send would
+    wait a whole minute behind calls that were never made."""
+    limit = 2
+    url, control = await serve(create_eight_by_eight_app(EightByEightSimConfig()))
+    sim = EightByEightSim(url, control)
+    yaml = tenants_yaml(
+        "8x8",
+        f"""
+base_url: {url}
+tenant_id: {EIGHT_BY_EIGHT_TENANT_ID}
+action_token: ${{ACTION_TOKEN}}
+requests_per_minute: {limit}
+""",
+        "_Sentiment",
+        "_Account",
+    )
+    async with run_service(tenants_yaml=yaml, environ={"ACTION_TOKEN": EIGHT_BY_EIGHT_TOKEN}) as (
+        running
+    ):
+        for n in range(6):
+            early, _ = events(f"open-{n}", {"guid": f"o-{n}"})
+            await running.analytics(early)
+
+        async def all_held() -> bool:
+            return bool(running.metric("enricher_held_total", tenant="acme", platform="8x8") >= 6)
+
+        # Each is an attempt that makes no call; were its rate slot spent, the third would wait
+        # for the minute to pass.
+        await wait_for(all_held, 20, "the six analytics held for their close")
+        _, close = events("closed-1", {"guid": "c-1"})
+        await running.closed(close)
+
+        async def sent() -> bool:
+            found = [i["guid"] for i in (await control.get("/_sim/interactions")).json()]
+            return "c-1" in found and await sim.variables("c-1") == {"_Account": "A-1001"}
+
+        await wait_for(sent, 20, "the close at 8x8 within the minute")
+        assert len(await sim.arrivals()) == 1

@@ -342,6 +342,7 @@ async def test_openapi_declares_the_bearer_scheme_and_every_error(
     }
     admin = {p: ops for p, ops in schema["paths"].items() if p.startswith("/admin")}
     assert set(admin) == {
+        "/admin/interactions",
         "/admin/interactions/{tenant}/{interaction_id}",
         "/admin/dlq",
         "/admin/dlq/replay",

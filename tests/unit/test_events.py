@@ -12,7 +12,7 @@ import pytest
 from service.events import BadInput, Limits, parse_event
 from tests.unit.factories import analytics_json, closed_json, encode
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+EVENTS_PAGE = Path(__file__).resolve().parents[2] / "docs" / "reference" / "events.md"
 
 KEY = b"acme:call-000123"
 TENANTS = {"acme"}
@@ -200,10 +200,9 @@ def test_a_unix_time_is_refused_with_a_message_that_says_what_is_expected() -> N
 
 
 def _readme_examples() -> list[dict[str, Any]]:
-    text = README.read_text(encoding="utf-8")
-    section = text.split("## Input events (contract)", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```json\n(.*?)```", section, flags=re.DOTALL)
-    assert len(blocks) == 2, "the README shows one example per event type"
+    text = EVENTS_PAGE.read_text(encoding="utf-8")
+    blocks = re.findall(r"```json\n(.*?)```", text, flags=re.DOTALL)
+    assert len(blocks) == 2, "the events reference shows one example per event type"
     return [orjson.loads(block) for block in blocks]
 
 

@@ -560,3 +560,33 @@ async def test_two_replicas_never_call_for_one_interaction_at_once() -> None:
     assert done[1].revision == 2
     await first.close()
     await second.close()
+
+
+async def test_attempts_that_make_no_call_give_their_rate_slot_back() -> None:
+    """Twenty interactions whose analytics wait for their close take a rate slot each to find
+    that out, and give it back: the one close that has something to send is not kept waiting
+    for slots nobody used. The lane's clock stands still, so no slot comes back by time."""
+    adapter = Adapter()
+    ledger = MemoryLedger()
+    lane = Lane(
+        "acme",
+        tenant(limits={"rate_per_second": 1, "max_concurrency": 8}),
+        adapter,
+        ledger,
+        metrics=Metrics(),
+        config=LaneConfig(**DEFAULTS),
+        clock=lambda: 1000.0,
+        wall_clock=lambda: T0 + timedelta(minutes=5),
+    )
+    lane.start()
+    held = []
+    for n in range(20):
+        await merge(ledger, analytics(interaction_id=f"open-{n}", fields={"crm": "x"}))
+        held.append(lane.submit(f"open-{n}", FRESH))
+    await merge(ledger, closed(interaction_id="closed-1", fields={"crm": "y"}))
+    ready = lane.submit("closed-1", FRESH)
+    done = await settle(*held, ready)
+    assert [s.reason for s in done[:-1]] == ["held"] * 20
+    assert done[-1].reason == "delivered"
+    assert [d.interaction_id for d in adapter.sent] == ["closed-1"]
+    await lane.close()

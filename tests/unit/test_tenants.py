@@ -98,3 +98,37 @@ def test_yaml_syntax_error_has_a_line() -> None:
 def test_unreadable_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_tenants(tmp_path / "absent.yaml")
+
+
+EIGHT_BY_EIGHT = """\
+tenants:
+  globex:
+    platform: 8x8
+    8x8:
+      base_url: https://vcc-na12.8x8.com
+      tenant_id: globex
+      action_token: ${{TOKEN}}
+{extra}    fields:
+      _Sentiment: {{from: sentiment.label}}
+"""
+
+
+def eight_by_eight(*settings: str) -> str:
+    return EIGHT_BY_EIGHT.format(extra="".join(f"      {line}\n" for line in settings))
+
+
+def test_a_platform_says_which_request_window_it_documents(tmp_path: Path) -> None:
+    eight = parse_tenants(eight_by_eight(), environ={"TOKEN": "t"}).tenants["globex"]
+    nice = parse_tenants(good(tmp_path), environ=ENV).tenants["acme"]
+
+    assert eight.settings.request_window() == (100, 60.0)
+    assert nice.settings.request_window() is None
+
+
+def test_the_8x8_window_can_be_shortened_for_a_simulator_but_not_to_nothing() -> None:
+    text = eight_by_eight("requests_per_minute: 3", "rate_window: 2s")
+    short = parse_tenants(text, environ={"TOKEN": "t"}).tenants["globex"]
+    assert short.settings.request_window() == (3, 2.0)
+
+    [problem] = problems(eight_by_eight("rate_window: 0s"), {"TOKEN": "t"})
+    assert "rate_window" in problem

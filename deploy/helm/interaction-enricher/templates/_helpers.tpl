@@ -66,6 +66,14 @@ app.kubernetes.io/component: consumer
 {{- end -}}
 {{- end -}}
 
+{{/* The Secret with the OIDC client secret, when OAUTHBEARER tokens come from OIDC. */}}
+{{- define "enricher.oauthSecret" -}}
+{{- $sasl := .Values.kafka.sasl -}}
+{{- if and (eq $sasl.mechanism "OAUTHBEARER") (eq $sasl.oauth.provider "oidc") -}}
+{{- $sasl.oauth.existingSecret -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "enricher.sqlitePath" -}}
 {{- if .Values.ledger.sqlite.persistence.enabled -}}
 /var/lib/enricher/ledger.sqlite3
@@ -97,8 +105,12 @@ no partition to consume, or a pod killed before it commits what it drained.
 {{- fail "autoscaling (HPA or KEDA) needs ledger.backend=redis: the SQLite ledger serves one replica" -}}
 {{- end -}}
 {{- end -}}
-{{- if and (eq $v.ledger.backend "redis") (not (or $v.ledger.redis.url $v.ledger.redis.existingSecret)) -}}
-{{- fail "ledger.backend=redis needs ledger.redis.url or ledger.redis.existingSecret" -}}
+{{- $urlInExtraEnv := false -}}
+{{- range $v.extraEnv -}}
+{{- if eq .name "ENRICHER_LEDGER_URL" -}}{{- $urlInExtraEnv = true -}}{{- end -}}
+{{- end -}}
+{{- if and (eq $v.ledger.backend "redis") (not (or $v.ledger.redis.url $v.ledger.redis.existingSecret $urlInExtraEnv)) -}}
+{{- fail "ledger.backend=redis needs ledger.redis.url, ledger.redis.existingSecret or ENRICHER_LEDGER_URL in extraEnv" -}}
 {{- end -}}
 {{- if and $v.autoscaling.enabled (gt (int $v.autoscaling.maxReplicas) (int $v.kafka.partitions)) -}}
 {{- fail (printf "autoscaling.maxReplicas (%d) exceeds kafka.partitions (%d): the extra replicas would sit idle" (int $v.autoscaling.maxReplicas) (int $v.kafka.partitions)) -}}
@@ -123,5 +135,28 @@ no partition to consume, or a pod killed before it commits what it drained.
 {{- end -}}
 {{- if and (hasPrefix "SASL" $v.kafka.securityProtocol) (not $v.kafka.sasl.mechanism) -}}
 {{- fail "kafka.securityProtocol SASL_* needs kafka.sasl.mechanism" -}}
+{{- end -}}
+{{- if eq $v.kafka.sasl.mechanism "OAUTHBEARER" -}}
+{{- $oauth := $v.kafka.sasl.oauth -}}
+{{- if not (hasPrefix "SASL" $v.kafka.securityProtocol) -}}
+{{- fail "kafka.sasl.mechanism=OAUTHBEARER needs kafka.securityProtocol SASL_SSL (or SASL_PLAINTEXT)" -}}
+{{- end -}}
+{{- if not $oauth.provider -}}
+{{- fail "kafka.sasl.mechanism=OAUTHBEARER needs kafka.sasl.oauth.provider: oidc or msk-iam" -}}
+{{- end -}}
+{{- if eq $oauth.provider "oidc" -}}
+{{- range $key := list "tokenUrl" "clientId" "existingSecret" -}}
+{{- if not (get $oauth $key) -}}
+{{- fail (printf "kafka.sasl.oauth.provider=oidc needs kafka.sasl.oauth.%s" $key) -}}
+{{- end -}}
+{{- end -}}
+{{- else -}}
+{{- if ne $v.kafka.securityProtocol "SASL_SSL" -}}
+{{- fail "kafka.sasl.oauth.provider=msk-iam needs kafka.securityProtocol SASL_SSL" -}}
+{{- end -}}
+{{- if not $oauth.awsRegion -}}
+{{- fail "kafka.sasl.oauth.provider=msk-iam needs kafka.sasl.oauth.awsRegion" -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
