@@ -284,7 +284,8 @@ class Settings(BaseSettings):
             except OSError as exc:
                 raise ValueError(
                     f"ENRICHER_KAFKA_SASL_OAUTH_CLIENT_SECRET_FILE {str(file_value)!r}: "
-                    f"{exc.strerror}"
+                    f"{exc.strerror}; name a readable file, or set "
+                    "ENRICHER_KAFKA_SASL_OAUTH_CLIENT_SECRET instead"
                 ) from None
             values["kafka_sasl_oauth_client_secret"] = secret
         return values
