@@ -246,8 +246,13 @@ def simulate(platform: str, port: int, host: str) -> None:
     def started(url: str) -> None:
         click.echo(f"{platform} simulator on {url} (control API: {url}/_sim)")
 
-    with contextlib.suppress(KeyboardInterrupt):
-        run_async(run_simulator(platform, port, host=host, on_started=started))
+    from service.failures import port_unavailable
+
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            run_async(run_simulator(platform, port, host=host, on_started=started))
+    except OSError as exc:
+        raise port_unavailable(host, port, exc, host_option="--host", port_option="--port") from exc
 
 
 @main.command()

@@ -78,18 +78,26 @@ def ledger_unavailable(address: str, error: str) -> Failure:
     )
 
 
-def port_unavailable(host: str, port: int, exc: OSError) -> Failure:
+def port_unavailable(
+    host: str,
+    port: int,
+    exc: OSError,
+    *,
+    host_option: str = "ENRICHER_HTTP_HOST",
+    port_option: str = "ENRICHER_HTTP_PORT",
+) -> Failure:
+    """``*_option`` name what sets the address: the service's variables, or a command's
+    options (``enricher simulate --port``)."""
     if exc.errno == errno.EADDRINUSE:
         return Failure(
-            f"port {port} on {host} is already in use (ENRICHER_HTTP_PORT)",
-            "stop what holds it, or set ENRICHER_HTTP_PORT to a free port (0 picks one)",
+            f"port {port} on {host} is already in use ({port_option})",
+            f"stop what holds it, or set {port_option} to a free port (0 picks one)",
             ExitCode.PORT_IN_USE,
         )
     return Failure(
-        f"cannot listen on {host}:{port} (ENRICHER_HTTP_HOST, ENRICHER_HTTP_PORT): "
-        f"{exc.strerror or exc}",
-        "set ENRICHER_HTTP_HOST to an address of this machine and ENRICHER_HTTP_PORT to a "
-        "port this user may open (1024 or above)",
+        f"cannot listen on {host}:{port} ({host_option}, {port_option}): {exc.strerror or exc}",
+        f"set {host_option} to an address of this machine and {port_option} to a port this "
+        "user may open (1024 or above)",
         ExitCode.PORT_IN_USE,
     )
 

@@ -248,6 +248,19 @@ def test_run_on_a_taken_port_names_the_port_and_exits_5(tmp_path: Path, tenants_
     assert_no_library_chatter(result.stderr)
 
 
+def test_simulate_on_a_taken_port_names_the_option_and_exits_5(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = enricher(tmp_path, "simulate", "8x8", "--port", str(port))
+    assert result.returncode == 5, result.stderr
+    assert result.stderr.splitlines() == [
+        f"error: port {port} on 127.0.0.1 is already in use (--port)",
+        "  fix: stop what holds it, or set --port to a free port (0 picks one)",
+    ]
+
+
 def test_run_with_a_ledger_file_that_cannot_be_opened_exits_4(
     tmp_path: Path, tenants_file: Path
 ) -> None:
