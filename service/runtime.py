@@ -173,13 +173,30 @@ class Service:
             self._pipeline = self._build_pipeline(producer, transport)
             if self._stop_requested.is_set():
                 self._pipeline.stop()
-            await self._pipeline.run()
+            await self._run_pipeline(self._pipeline)
+
+    async def _run_pipeline(self, pipeline: Pipeline) -> None:
+        """A stop requested while the broker is gone can end in the Kafka client cancelling
+        its own fetch task as it closes; that cancellation is not the service being cancelled,
+        and must not end a SIGTERM in a traceback. It is logged, and the stop goes on."""
+        try:
+            await pipeline.run()
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if (task is not None and task.cancelling()) or not self._stop_requested.is_set():
+                raise
+            log.warning(
+                "consumer_close_interrupted",
+                broker=self.settings.kafka_bootstrap_servers,
+                detail="the consumer could not leave its group cleanly; its partitions move "
+                "to another replica once the session times out",
+            )
 
     async def _check_ledger(self) -> None:
-        """A ledger that refuses (a SQLite file that cannot be opened, a wrong Redis password)
-        will not accept later either: stop at once and say where. One that does not answer is
-        waited out, as during any outage (the warning says where): a restart would not bring
-        it back sooner."""
+        """A ledger that refuses (a SQLite file that cannot be opened, or that another process
+        holds) will not accept later either: stop at once and say where. One that does not
+        answer is waited out, as during any outage (the warning says where): a restart would
+        not bring it back sooner."""
         try:
             await self.ledger.check(timeout=_CHECK_TIMEOUT)
         except Exception as exc:

@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -223,6 +224,61 @@ def test_dlq_replay_without_idempotent_producers_exits_6_and_audits_no_replay(
     assert "dlq_replay_failed" in output
     assert "Traceback" not in output
     assert "InitProducerIdRequest" not in output
+
+
+def test_a_lost_broker_is_logged_once_with_its_address_and_sigterm_still_exits_0(
+    tmp_path: Path, tenants_file: Path
+) -> None:
+    broker = EmbeddedBroker()
+    broker.start()
+    address = broker.bootstrap_servers
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(ROOT),
+        "HOME": str(tmp_path),
+        **run_env(
+            tenants_file,
+            tmp_path,
+            ENRICHER_KAFKA_BOOTSTRAP_SERVERS=address,
+            ENRICHER_KAFKA_ENABLE_IDEMPOTENCE="false",
+            ENRICHER_CREATE_TOPICS="true",
+            ENRICHER_TOPIC_PARTITIONS="1",
+            ENRICHER_SHUTDOWN_DRAIN="2s",
+            ENRICHER_KAFKA_SESSION_TIMEOUT="6s",
+            ENRICHER_KAFKA_HEARTBEAT_INTERVAL="500ms",
+        ),
+    }
+    log = tmp_path / "service.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "service.cli", "run"], env=env, stderr=out, cwd=tmp_path
+        )
+    try:
+        _wait_for_line(log, '"partitions_assigned"', 60)
+        broker.stop()
+        _wait_for_line(log, '"broker_unreachable"', 30)
+        time.sleep(6)  # another round of the watcher: still one line
+        process.send_signal(signal.SIGTERM)
+        process.wait(60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        broker.stop()
+    stderr = log.read_text()
+    events = [orjson.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    lost = [e for e in events if e["event"] == "broker_unreachable"]
+    assert [(e["level"], e["address"]) for e in lost] == [("warning", address)]
+    assert process.returncode == 0, stderr[-2000:]
+    assert_no_library_chatter(stderr)
+
+
+def _wait_for_line(path: Path, text: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in path.read_text():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {text} within {timeout}s:\n{path.read_text()[-2000:]}")
+        time.sleep(0.2)
 
 
 # -- the HTTP port, the ledger, the settings -------------------------------------------------
