@@ -465,10 +465,12 @@ def test_dev_mode_leaves_a_state_file_that_dlq_commands_use_and_removes_it(
             f"using the dev system of `enricher dev` (pid {process.pid}): broker "
             f"{state['bootstrap_servers']}"
         )
-        process.send_signal(signal.SIGINT)
-        process.communicate(timeout=90)
     finally:
-        if process.poll() is None:
+        # Ctrl-C also when an assertion failed: killed, dev mode would leave its broker behind.
+        process.send_signal(signal.SIGINT)
+        try:
+            process.communicate(timeout=90)
+        except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
     assert process.returncode == 0
