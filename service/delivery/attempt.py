@@ -28,6 +28,7 @@ from service.platforms.outcomes import Outcome, OutcomeKind
 from service.tenants import Tenant
 
 __all__ = [
+    "LEASE_LOST",
     "LEASE_MARGIN",
     "Attempt",
     "AttemptKind",
@@ -35,6 +36,7 @@ __all__ = [
     "attempt_delivery",
     "delivery_of",
     "lease_terms",
+    "unanswered",
 ]
 
 
@@ -101,8 +103,14 @@ async def attempt_delivery(
     lease: Lease,
 ) -> Attempt:
     platform = adapter.platform
-    claimed_at = asyncio.get_running_loop().time()
+    loop = asyncio.get_running_loop()
+    claimed_at = loop.time()
     claim = await ledger.claim(tenant_name, interaction_id, platform, lease, now)
+    if claim.granted and loop.time() - claimed_at > lease.ttl / 3:
+        # The claim waited out a ledger outage: the lease may have been taken long after
+        # ``claimed_at``, or be half spent. Claiming again as the same owner restarts it now.
+        claimed_at = loop.time()
+        claim = await ledger.claim(tenant_name, interaction_id, platform, lease, now)
     entry = claim.entry
     if entry is None or not entry.pending_for(platform):
         if claim.granted:
@@ -125,11 +133,28 @@ async def attempt_delivery(
     outcome = await _send(adapter, delivery_of(entry, mapped.values), renewal)
     elapsed = time.perf_counter() - started
     delivered = outcome.kind is OutcomeKind.DELIVERED
-    await ledger.release(
-        tenant_name, interaction_id, platform, lease, entry.revision if delivered else 0
-    )
+    if not delivered and unanswered(outcome):
+        # The request may still reach the vendor and be applied after a newer one: keep the
+        # lease for a whole term more, so the next call (a retry here, or another replica's)
+        # waits for it instead of overtaking it.
+        await ledger.renew(tenant_name, interaction_id, platform, lease)
+    else:
+        await ledger.release(
+            tenant_name, interaction_id, platform, lease, entry.revision if delivered else 0
+        )
     kind = AttemptKind.DELIVERED if delivered else AttemptKind.FAILED
     return Attempt(kind, entry.revision, outcome, True, elapsed, mapped.problems)
+
+
+LEASE_LOST = "LeaseLost"
+"""The ``error_class`` of a call ended because its lease could not be kept: the ledger's
+trouble, not the vendor's, so the breaker and the concurrency limit do not count it."""
+
+
+def unanswered(outcome: Outcome) -> bool:
+    """The request may have been sent and never answered (a timeout, a connection lost, a call
+    ended at its lease's deadline): the vendor may still apply it."""
+    return outcome.error_class in ("TransportError", LEASE_LOST)
 
 
 def _waits_for_window(adapter: PlatformAdapter, entry: LedgerEntry) -> bool:
@@ -181,7 +206,7 @@ class _Renewal:
             )
         except Exception:  # no answer in time: the current deadline stands
             held = None
-        if self._timeout is None:
+        if self._timeout is None or self._timeout.expired():
             return
         if held is False:
             self._timeout.reschedule(self._loop.time())
@@ -206,9 +231,9 @@ async def _send(adapter: PlatformAdapter, delivery: Delivery, renewal: _Renewal)
     except TimeoutError:
         return Outcome(
             OutcomeKind.RETRY,
-            "timeout",
-            excerpt="abandoned at the delivery lease's deadline",
-            error_class="TransportError",
+            "lease_lost",
+            excerpt="abandoned: the delivery lease could not be kept",
+            error_class=LEASE_LOST,
         )
     except Exception as exc:  # a request the client refused to build: this change, not all
         return Outcome(

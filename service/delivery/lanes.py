@@ -79,6 +79,11 @@ which pod holds one; every attempt adds a number of its own, unique in the proce
 
 _attempt_ids = itertools.count(1)
 
+_REFUND_WITHIN = 1.0
+"""A rate slot is given back only this soon after it was taken: a sliding window frees its
+oldest slot for a refund, which stands for the unused one only while that one is still in the
+window (its margin is a second); an attempt that took longer keeps its slot."""
+
 _LEASE_POLL_BASE = 0.02
 _LEASE_POLL_CAP = 1.0
 """An attempt that finds the lease held looks again after a jittered, growing pause, never
@@ -426,11 +431,11 @@ class Lane:
             if self._in_flight == 0:
                 self._busy_since = now
             self._in_flight += 1
-            task = asyncio.create_task(self._call(slot))
+            task = asyncio.create_task(self._call(slot, now))
             self._calls.add(task)
             task.add_done_callback(self._calls.discard)
 
-    async def _call(self, slot: _Slot) -> None:
+    async def _call(self, slot: _Slot, taken_at: float) -> None:
         covered = list(slot.waiters)
         try:
             result = await attempt_delivery(
@@ -452,9 +457,10 @@ class Lane:
             self._in_flight -= 1
             self.last_activity = self._clock()
             self._wake()
-        if not result.called:
+        now = self._clock()
+        if not result.called and now - taken_at < _REFUND_WITHIN:
             # Held, already delivered, or leased elsewhere: the vendor's budget was not spent.
-            self._bucket.refund(self._clock())
+            self._bucket.refund(now)
         if result.kind is AttemptKind.LEASED:
             self._wait_for_lease(slot, result.wait)
             return

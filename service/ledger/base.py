@@ -3,6 +3,8 @@ pure :func:`service.merge.merge_event`, run inside each backend's atomic section
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
@@ -19,6 +21,7 @@ __all__ = [
     "EntryPage",
     "InvalidCursor",
     "Lease",
+    "LeaseTable",
     "Ledger",
     "LedgerBackend",
     "LocalLeases",
@@ -111,10 +114,55 @@ class Ledger(Protocol):
     async def close(self) -> None: ...
 
 
+class LeaseTable:
+    """Delivery leases kept in one process, expiring on its monotonic clock.
+
+    A process's lanes already keep one call per interaction, but not one call after another
+    when the first ended without a verdict: a request that timed out may still be applied by
+    the vendor later, so its lease is kept to expiry and the next call waits for it, on one
+    replica as on several."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._held: dict[tuple[str, str, str], tuple[str, float]] = {}
+        self._clock = clock
+
+    def claim(self, tenant: str, interaction_id: str, platform: str, lease: Lease) -> float:
+        """0 when ``lease`` is now held, else the seconds another owner's lease still runs."""
+        key = (tenant, interaction_id, platform)
+        at = self._clock()
+        holder = self._held.get(key)
+        if holder is not None and holder[0] != lease.owner and holder[1] > at:
+            return holder[1] - at
+        self._held[key] = (lease.owner, at + lease.ttl)
+        if len(self._held) > _LEASE_TABLE_SWEEP:
+            self._held = {k: v for k, v in self._held.items() if v[1] > at}
+        return 0.0
+
+    def renew(self, tenant: str, interaction_id: str, platform: str, lease: Lease) -> bool:
+        key = (tenant, interaction_id, platform)
+        holder = self._held.get(key)
+        at = self._clock()
+        if holder is None or holder[0] != lease.owner or holder[1] <= at:
+            return False
+        self._held[key] = (lease.owner, at + lease.ttl)
+        return True
+
+    def release(self, tenant: str, interaction_id: str, platform: str, lease: Lease) -> None:
+        key = (tenant, interaction_id, platform)
+        holder = self._held.get(key)
+        if holder is not None and holder[0] == lease.owner:
+            del self._held[key]
+
+
+_LEASE_TABLE_SWEEP = 65_536
+"""Leases a table holds before it drops the expired ones (released ones are dropped at once)."""
+
+
 class LocalLeases:
-    """Leases for a ledger that one process owns (SQLite, memory): that process's lanes
-    already keep one call per interaction, so a claim is the read, always granted, and a
-    release is the delivery mark."""
+    """Leases for a ledger that one process owns (SQLite, memory), kept in a
+    :class:`LeaseTable`; a release with a revision is the delivery mark."""
+
+    _leases: LeaseTable
 
     async def get(self, tenant: str, interaction_id: str, now: datetime) -> LedgerEntry | None:
         raise NotImplementedError
@@ -127,14 +175,17 @@ class LocalLeases:
     async def claim(
         self, tenant: str, interaction_id: str, platform: str, lease: Lease, now: datetime
     ) -> Claim:
-        return Claim(await self.get(tenant, interaction_id, now), granted=True)
+        entry = await self.get(tenant, interaction_id, now)
+        held_for = self._leases.claim(tenant, interaction_id, platform, lease)
+        return Claim(entry, granted=held_for == 0.0, held_for=held_for)
 
     async def renew(self, tenant: str, interaction_id: str, platform: str, lease: Lease) -> bool:
-        return True
+        return self._leases.renew(tenant, interaction_id, platform, lease)
 
     async def release(
         self, tenant: str, interaction_id: str, platform: str, lease: Lease, revision: int
     ) -> None:
+        self._leases.release(tenant, interaction_id, platform, lease)
         if revision > 0:
             await self.mark_delivered(tenant, interaction_id, platform, revision)
 

@@ -10,17 +10,16 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from service.events import Event
-from service.ledger.base import Claim, EntryPage, Lease
+from service.ledger.base import EntryPage, LeaseTable, LocalLeases
 from service.merge import LedgerEntry, MergeResult, mark_delivered, merge_event
 
 __all__ = ["MemoryLedger"]
 
 
-class MemoryLedger:
+class MemoryLedger(LocalLeases):
     def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._entries: dict[str, tuple[LedgerEntry, datetime]] = {}
-        self._leases: dict[tuple[str, str], tuple[str, float]] = {}
-        self._clock = clock
+        self._leases = LeaseTable(clock)
 
     async def merge(self, event: Event, now: datetime, retention: timedelta) -> MergeResult:
         result = merge_event(self._live(event.key, now), event, now)
@@ -38,37 +37,6 @@ class MemoryLedger:
         if key in self._entries:
             entry, expires_at = self._entries[key]
             self._entries[key] = (mark_delivered(entry, platform, revision), expires_at)
-
-    async def claim(
-        self, tenant: str, interaction_id: str, platform: str, lease: Lease, now: datetime
-    ) -> Claim:
-        key = (f"{tenant}:{interaction_id}", platform)
-        entry = self._live(key[0], now)
-        at = self._clock()
-        holder = self._leases.get(key)
-        if holder is not None and holder[0] != lease.owner and holder[1] > at:
-            return Claim(entry, granted=False, held_for=holder[1] - at)
-        self._leases[key] = (lease.owner, at + lease.ttl)
-        return Claim(entry, granted=True)
-
-    async def renew(self, tenant: str, interaction_id: str, platform: str, lease: Lease) -> bool:
-        key = (f"{tenant}:{interaction_id}", platform)
-        holder = self._leases.get(key)
-        at = self._clock()
-        if holder is None or holder[0] != lease.owner or holder[1] <= at:
-            return False
-        self._leases[key] = (lease.owner, at + lease.ttl)
-        return True
-
-    async def release(
-        self, tenant: str, interaction_id: str, platform: str, lease: Lease, revision: int
-    ) -> None:
-        key = (f"{tenant}:{interaction_id}", platform)
-        holder = self._leases.get(key)
-        if holder is not None and holder[0] == lease.owner:
-            del self._leases[key]
-        if revision > 0:
-            await self.mark_delivered(tenant, interaction_id, platform, revision)
 
     async def purge_expired(self, now: datetime) -> int:
         expired = [key for key, (_, expires_at) in self._entries.items() if expires_at <= now]

@@ -54,7 +54,7 @@ from service.delivery.backoff import full_jitter
 from service.events import Event
 from service.ledger.base import DEFAULT_KEY_PREFIX, Claim, EntryPage, InvalidCursor, Lease
 from service.ledger.codec import decode_entry, encode_entry
-from service.ledger.redis_batch import ScriptBatcher
+from service.ledger.redis_batch import MAX_BATCH, ScriptBatcher
 from service.merge import LedgerEntry, MergeResult, merge_event
 
 __all__ = ["LedgerContentionError", "RedisLedger"]
@@ -170,6 +170,7 @@ class RedisLedger:
         key_prefix: str = DEFAULT_KEY_PREFIX,
         max_attempts: int = 64,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_batch: int = MAX_BATCH,
     ) -> None:
         if "{" in key_prefix or "}" in key_prefix:
             raise ValueError(f"ledger key prefix {key_prefix!r} may not contain braces")
@@ -191,7 +192,7 @@ class RedisLedger:
         self._max_attempts = max_attempts
         self._documents: dict[str, tuple[bytes | None, _Delivered]] = {}
         """Entry key -> the document (None: known absent) and acknowledgements as last seen."""
-        self._batcher = ScriptBatcher(self._redis)
+        self._batcher = ScriptBatcher(self._redis, max_batch=max_batch)
         self._compare_and_set = self._batcher.register(_COMPARE_AND_SET)
         self._mark_delivered = self._batcher.register(_MARK_DELIVERED)
         self._claim = self._batcher.register(_CLAIM)

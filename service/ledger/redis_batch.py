@@ -25,7 +25,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
-__all__ = ["ScriptBatcher", "ScriptCall"]
+__all__ = ["MAX_BATCH", "ScriptBatcher", "ScriptCall"]
 
 MAX_BATCH = 512
 """Scripts in one pipeline at most, so one reply never holds a connection for long."""
@@ -56,6 +56,8 @@ class ScriptCall:
 
 class ScriptBatcher:
     def __init__(self, redis: Redis, *, max_batch: int = MAX_BATCH) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
         self._redis = redis
         self._max_batch = max_batch
         self._queued: list[_Queued] = []
@@ -115,18 +117,30 @@ class ScriptBatcher:
             await self._load_and_run(unknown)
 
     async def _load_and_run(self, calls: list[_Queued]) -> None:
-        """Redis forgot the scripts (a restart, ``SCRIPT FLUSH``): load them, run these once."""
+        """Redis forgot the scripts (a restart, ``SCRIPT FLUSH``): load them, run these once,
+        each on its own, so one refused call fails only its caller. Forgotten again in between
+        (a failover) reads as the store being unavailable, which callers wait out."""
         try:
             for source in {call.source for call in calls}:
                 await self._redis.script_load(source)
-            for call in calls:
-                result = await self._redis.evalsha(call.sha, len(call.keys), *call.keys, *call.args)
-                if not call.answer.done():
-                    call.answer.set_result(result)
         except Exception as exc:
             for call in calls:
                 if not call.answer.done():
                     call.answer.set_exception(exc)
+            return
+        for call in calls:
+            try:
+                result = await self._redis.evalsha(call.sha, len(call.keys), *call.keys, *call.args)
+            except NoScriptError as exc:
+                lost = ConnectionError(f"Redis forgot the ledger's scripts again: {exc}")
+                if not call.answer.done():
+                    call.answer.set_exception(lost)
+            except Exception as exc:
+                if not call.answer.done():
+                    call.answer.set_exception(exc)
+            else:
+                if not call.answer.done():
+                    call.answer.set_result(result)
 
     async def close(self) -> None:
         """Let batches already sent finish, so no caller is left waiting."""

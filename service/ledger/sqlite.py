@@ -48,7 +48,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from service.events import Event
-from service.ledger.base import EntryPage, LocalLeases
+from service.ledger.base import EntryPage, LeaseTable, LocalLeases
 from service.ledger.codec import decode_entry, encode_entry
 from service.merge import LedgerEntry, MergeResult, mark_delivered, merge_event
 
@@ -104,6 +104,7 @@ class SqliteLedger(LocalLeases):
     def __init__(self, path: str, *, max_batch: int = 512, cache_size: int = 16_384) -> None:
         self._path = path
         self._max_batch = max_batch
+        self._leases = LeaseTable()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-sqlite")
         self._conn: sqlite3.Connection | None = None
         self._pending: list[_Op] = []

@@ -86,6 +86,10 @@ class FaultRule(BaseModel):
     retry_after: str | None = Field(default=None, description='seconds ("2") or an HTTP date')
     latency_ms: float | None = Field(default=None, ge=0)
     body: JsonValue | None = None
+    outlives_client: bool = False
+    """The vendor finishes the request even when the client has given up on it (timed out,
+    disconnected), as servers behind a load balancer do: a write delayed past the client's
+    timeout is still applied, later."""
 
     @model_validator(mode="after")
     def _does_something(self) -> "FaultRule":
@@ -120,6 +124,13 @@ def fault_response(rule: FaultRule) -> Response:
     if body is None:
         body = {"error": "injected_fault", "message": f"simulated HTTP {rule.status}"}
     return JSONResponse(body, status_code=rule.status, headers=headers)
+
+
+class _Untaken:
+    """Marks a request whose rule was already looked up and none matched."""
+
+
+NO_RULE = _Untaken()
 
 
 class FaultInjector:
@@ -165,9 +176,14 @@ class FaultInjector:
             return active.rule
         return None
 
-    async def maybe_fault(self, request: Request) -> Response | None:
+    async def maybe_fault(
+        self, request: Request, rule: FaultRule | _Untaken | None = None
+    ) -> Response | None:
         """Delay the request as configured and return the injected response, if any."""
-        rule = self.take(request.method, request.url.path)
+        if rule is None:
+            rule = self.take(request.method, request.url.path)
+        elif isinstance(rule, _Untaken):
+            rule = None
         rule_delay_ms = rule.latency_ms if rule is not None and rule.latency_ms else 0.0
         delay_ms = self.latency_ms + rule_delay_ms
         if self.jitter_ms > 0:
@@ -257,6 +273,10 @@ class RequestLog:
         self._entries.clear()
 
 
+_outliving: set[asyncio.Future[Response]] = set()
+"""Requests finishing after their client left (``outlives_client``), kept from collection."""
+
+
 def observed_route_class(injector: FaultInjector, log: RequestLog) -> type[APIRoute]:
     """Route class for vendor routes: faults first, then the handler, and log the outcome.
 
@@ -268,11 +288,11 @@ def observed_route_class(injector: FaultInjector, log: RequestLog) -> type[APIRo
         def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
             handler = super().get_route_handler()
 
-            async def observed(request: Request) -> Response:
+            async def handle(request: Request, rule: FaultRule | _Untaken) -> Response:
                 received_at = log.clock()
                 status = 500
                 try:
-                    response = await injector.maybe_fault(request)
+                    response = await injector.maybe_fault(request, rule)
                     if response is None:
                         response = await handler(request)
                     status = response.status_code
@@ -285,6 +305,16 @@ def observed_route_class(injector: FaultInjector, log: RequestLog) -> type[APIRo
                     raise
                 finally:
                     await log.record(request, status, received_at)
+
+            async def observed(request: Request) -> Response:
+                rule = injector.take(request.method, request.url.path) or NO_RULE
+                if isinstance(rule, _Untaken) or not rule.outlives_client:
+                    return await handle(request, rule)
+                await request.body()  # read now: the client may be gone when the handler runs
+                task = asyncio.ensure_future(handle(request, rule))
+                _outliving.add(task)
+                task.add_done_callback(_outliving.discard)
+                return await asyncio.shield(task)
 
             return observed
 

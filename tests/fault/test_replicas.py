@@ -87,14 +87,19 @@ async def test_scaling_from_one_to_three_replicas_and_back_loses_nothing(
 
 
 @pytest.mark.timeout(240)
-@pytest.mark.parametrize("kills", [0, 4], ids=["steady", "sigkills"])
+@pytest.mark.parametrize(
+    ("kills", "late_puts"), [(0, 0), (4, 0), (0, 12)], ids=["steady", "sigkills", "late-answers"]
+)
 async def test_three_replicas_racing_on_one_interaction_never_leave_it_stale(
-    kafka_bootstrap: str, sim: Sim, tmp_path: Path, kills: int
+    kafka_bootstrap: str, sim: Sim, tmp_path: Path, kills: int, late_puts: int
 ) -> None:
     """One interaction's close and analytics reach different replicas (two producers, two
     partitioners), and its updates arrive close together: whatever the interleaving, the vendor
     never takes an older revision after a newer one, and ends holding the newest of every
-    field."""
+    field. With ``late_puts``, some writes are applied by the vendor 6.5 s after they arrived,
+    past the 5 s timeout at which the replica gave up on them (the vendor finishes a request
+    whose client has gone): a newer revision sent in the meantime would be overwritten by the
+    old one."""
     await sim.control.put("/_sim/latency", json={"ms": 5, "jitter_ms": 60})
     async with cluster(kafka_bootstrap, tmp_path, sim.url) as group:
         load = RacingLoad(sim, kafka_bootstrap, group, count=240, rate=150, updates=4)
@@ -103,6 +108,15 @@ async def test_three_replicas_racing_on_one_interaction_never_leave_it_stale(
             group.add()
         await wait_until(group.all_ready, 60, "three replicas ready")
         producing = asyncio.create_task(load.produce())
+        if late_puts:
+            await asyncio.sleep(0.5)
+            await sim.fault(
+                method="PUT",
+                path_prefix="/business-data",
+                latency_ms=6500,
+                times=late_puts,
+                outlives_client=True,
+            )
         rng = random.Random(20261205)
         for _ in range(kills):
             await asyncio.sleep(rng.uniform(0.8, 1.6))
@@ -122,7 +136,7 @@ async def test_three_replicas_racing_on_one_interaction_never_leave_it_stale(
             ) from None
         stale = await load.out_of_order()
         line = summary(
-            f"three replicas racing ({kills} SIGKILLs)",
+            f"three replicas racing ({kills} SIGKILLs, {late_puts} late answers)",
             events_sent=load.sent,
             interactions=load.count,
             went_backwards=len(stale),

@@ -705,7 +705,8 @@ async def test_redis_lease_lives_beside_the_entry_under_the_prefix(
 async def test_redis_pool_full_waits_instead_of_failing(redis_url: str, redis_prefix: str) -> None:
     """More operations at once than the pool has connections: they queue for a connection
     (back-pressure) instead of failing as if Redis were down."""
-    ledger = RedisLedger(redis_url, key_prefix=redis_prefix, max_connections=2)
+    # One script per pipeline, so 200 operations want 200 connections at once.
+    ledger = RedisLedger(redis_url, key_prefix=redis_prefix, max_connections=2, max_batch=1)
     try:
         await asyncio.gather(
             *(ledger.merge(closed(interaction_id=f"call-{n}"), NOW, WEEK) for n in range(200))
@@ -757,6 +758,23 @@ async def test_redis_one_failing_script_fails_only_its_caller(
     the wrong type here) fails its own caller, and the others in the batch succeed."""
     entry_key, _ = redis_ledger.keys("acme", "broken")
     await raw_redis.hset(entry_key, "not", "a string")
+    results = await asyncio.gather(
+        redis_ledger.merge(closed(interaction_id="broken"), NOW, WEEK),
+        *(redis_ledger.merge(closed(interaction_id=f"ok-{n}"), NOW, WEEK) for n in range(5)),
+        return_exceptions=True,
+    )
+    assert isinstance(results[0], redis.exceptions.ResponseError)
+    assert not any(isinstance(r, BaseException) for r in results[1:])
+
+
+async def test_redis_a_refused_script_fails_only_its_caller_after_a_script_flush(
+    redis_ledger: RedisLedger, raw_redis: redis.asyncio.Redis
+) -> None:
+    """The scripts are run again one by one after Redis forgot them: one refused still fails
+    only its own caller."""
+    entry_key, _ = redis_ledger.keys("acme", "broken")
+    await raw_redis.hset(entry_key, "not", "a string")
+    await raw_redis.script_flush()
     results = await asyncio.gather(
         redis_ledger.merge(closed(interaction_id="broken"), NOW, WEEK),
         *(redis_ledger.merge(closed(interaction_id=f"ok-{n}"), NOW, WEEK) for n in range(5)),

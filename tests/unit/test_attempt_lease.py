@@ -79,7 +79,7 @@ async def test_a_call_whose_lease_is_lost_is_abandoned_before_anyone_can_overtak
     it: the renewal finds out and ends the call as a timeout, acknowledging nothing."""
     ledger = await _ledger()
     adapter = SlowAdapter(5.0)
-    mine = Lease("me/1", 0.3)
+    mine = Lease("me/1", 0.6)
     call = asyncio.create_task(attempt(ledger, adapter, mine))
     await asyncio.sleep(0.05)
     await ledger.release("acme", "call-1", "nice-cxone", mine, 0)  # stands for the expiry
@@ -87,7 +87,42 @@ async def test_a_call_whose_lease_is_lost_is_abandoned_before_anyone_can_overtak
     result = await asyncio.wait_for(call, 1.0)
     assert result.kind is AttemptKind.FAILED
     assert result.outcome is not None
-    assert result.outcome.reason == "timeout"
+    assert result.outcome.reason == "lease_lost"
+    assert result.elapsed < 0.35, (
+        "ended by the renewal's verdict (at 0.2 s), not the deadline (0.45 s)"
+    )
     entry = await ledger.get("acme", "call-1", NOW)
     assert entry is not None
     assert entry.delivered == {}
+
+
+class AnswerAdapter(SlowAdapter):
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(0)
+        self.outcome = outcome
+
+    async def send(self, delivery: Delivery) -> Outcome:
+        self.sent.append(delivery)
+        return self.outcome
+
+
+TIMED_OUT = Outcome(OutcomeKind.RETRY, "timeout", excerpt="no answer", error_class="TransportError")
+REFUSED = Outcome(OutcomeKind.RETRY, "http_503", 503)
+
+
+async def test_a_request_left_unanswered_keeps_its_lease_so_nothing_overtakes_it() -> None:
+    """A timed-out request may still be applied by the vendor: the next call, from this lane or
+    another replica, waits out the lease instead of sending a newer revision past it."""
+    ledger = await _ledger()
+    result = await attempt(ledger, AnswerAdapter(TIMED_OUT), Lease("me/1", 5.0))
+    assert result.kind is AttemptKind.FAILED
+    after = await attempt(ledger, AnswerAdapter(OK), Lease("me/2", 5.0))
+    assert after.kind is AttemptKind.LEASED
+    assert 4.0 < after.wait <= 5.0
+
+
+async def test_a_request_the_vendor_answered_frees_its_lease_at_once() -> None:
+    ledger = await _ledger()
+    await attempt(ledger, AnswerAdapter(REFUSED), Lease("me/1", 5.0))
+    after = await attempt(ledger, AnswerAdapter(OK), Lease("me/2", 5.0))
+    assert after.kind is AttemptKind.DELIVERED
