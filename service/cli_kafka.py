@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import click
 from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
 
+from service.failures import ExitCode
 from service.settings import Settings
 
 __all__ = ["broker_errors"]
@@ -20,7 +21,8 @@ __all__ = ["broker_errors"]
 
 @contextlib.contextmanager
 def broker_errors(settings: Settings) -> Iterator[None]:
-    """Turns "no broker answers" into two lines naming the address and the setting; exit 1.
+    """Turns "no broker answers" into two lines naming the address and the setting, with the
+    exit code every command gives it (3).
 
     The client library's own connection log lines are silenced: they repeat the same fact
     with a traceback, between the command's output.
@@ -44,4 +46,4 @@ def broker_errors(settings: Settings) -> Iterator[None]:
             "to yours",
             err=True,
         )
-        raise SystemExit(1) from None
+        raise SystemExit(ExitCode.BROKER_UNREACHABLE) from None

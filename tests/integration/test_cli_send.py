@@ -156,7 +156,7 @@ def test_names_the_broker_that_does_not_answer(env: dict[str, str], tmp_path: Pa
     event.write_bytes(orjson.dumps(eight(closed_json())))
     address = f"127.0.0.1:{port}"
     code, _, err = send({**env, "ENRICHER_KAFKA_BOOTSTRAP_SERVERS": address}, str(event))
-    assert code == 1
+    assert code == 3
     assert address in err
     assert "ENRICHER_KAFKA_BOOTSTRAP_SERVERS" in err
     assert "Traceback" not in err

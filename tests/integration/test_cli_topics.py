@@ -105,7 +105,7 @@ def test_commands_name_the_broker_that_does_not_answer(env: dict[str, str]) -> N
     env = {**env, "ENRICHER_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9"}
     for command in ("list", "create", "lag"):
         code, _, err = topics(env, command)
-        assert code == 1, command
+        assert code == 3, command
         assert "127.0.0.1:9 (ENRICHER_KAFKA_BOOTSTRAP_SERVERS)" in err
         assert "Traceback" not in err
 
