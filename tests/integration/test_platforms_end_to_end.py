@@ -81,6 +81,17 @@ def events(interaction: str, ref: dict[str, str], **closed: Any) -> tuple[dict[s
     return early, close
 
 
+def eight_by_eight_tenant(url: str, settings: str = "", extra: str = "") -> str:
+    """An 8x8 tenant on the simulator at ``url``, with extra 8x8 ``settings`` lines."""
+    block = f"""
+base_url: {url}
+tenant_id: {EIGHT_BY_EIGHT_TENANT_ID}
+action_token: ${{ACTION_TOKEN}}
+{settings}
+"""
+    return tenants_yaml("8x8", block, "_Sentiment", "_Account", extra=extra)
+
+
 SINCH_ENV = {"SINCH_PASSWORD": DEV_PASSWORD, "SINCH_API_KEY": DEV_API_KEY}
 
 
@@ -178,17 +189,7 @@ async def test_8x8_sets_variables_after_the_close_and_keeps_private_values_out_o
 ) -> None:
     url, control = await serve(create_eight_by_eight_app())
     sim = EightByEightSim(url, control)
-    yaml = tenants_yaml(
-        "8x8",
-        f"""
-base_url: {url}
-tenant_id: {EIGHT_BY_EIGHT_TENANT_ID}
-action_token: ${{ACTION_TOKEN}}
-""",
-        "_Sentiment",
-        "_Account",
-        extra=", privacy: true, display: true, display_name: Account",
-    )
+    yaml = eight_by_eight_tenant(url, extra=", privacy: true, display: true, display_name: Account")
     async with run_service(
         tenants_yaml=yaml, environ={"ACTION_TOKEN": EIGHT_BY_EIGHT_TOKEN}
     ) as running:
@@ -236,18 +237,7 @@ async def test_8x8_a_backlog_at_start_up_never_puts_more_than_the_limit_in_a_win
         )
     )
     sim = EightByEightSim(url, control)
-    yaml = tenants_yaml(
-        "8x8",
-        f"""
-base_url: {url}
-tenant_id: {EIGHT_BY_EIGHT_TENANT_ID}
-action_token: ${{ACTION_TOKEN}}
-requests_per_minute: {limit}
-rate_window: {window}s
-""",
-        "_Sentiment",
-        "_Account",
-    )
+    yaml = eight_by_eight_tenant(url, f"requests_per_minute: {limit}\nrate_window: {window}s")
     settings = service_settings(kafka_bootstrap, tmp_path)
     await ensure_topics(kafka_bootstrap, {settings.topic_closed: settings.topic_partitions})
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, enable_idempotence=False)
@@ -327,17 +317,7 @@ async def test_8x8_changes_held_for_their_close_spend_none_of_the_rate_limit(
     limit = 2
     url, control = await serve(create_eight_by_eight_app(EightByEightSimConfig()))
     sim = EightByEightSim(url, control)
-    yaml = tenants_yaml(
-        "8x8",
-        f"""
-base_url: {url}
-tenant_id: {EIGHT_BY_EIGHT_TENANT_ID}
-action_token: ${{ACTION_TOKEN}}
-requests_per_minute: {limit}
-""",
-        "_Sentiment",
-        "_Account",
-    )
+    yaml = eight_by_eight_tenant(url, f"requests_per_minute: {limit}")
     async with run_service(tenants_yaml=yaml, environ={"ACTION_TOKEN": EIGHT_BY_EIGHT_TOKEN}) as (
         running
     ):
