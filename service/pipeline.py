@@ -296,7 +296,12 @@ class Pipeline:
                 await self._ledger.merge(event, self._now(), tenant.retention)
                 settlement = await self._lanes.submit(event.tenant, event.interaction_id, origin)
             finally:
-                holding[event.tenant] -= 1
+                # A tenant with nothing held leaves the map: the fair share walks it.
+                left = holding[event.tenant] - 1
+                if left:
+                    holding[event.tenant] = left
+                else:
+                    del holding[event.tenant]
         await self._settle(record, origin, event, settlement)
 
     async def _restore(self, record: Any, origin: Origin) -> Any:

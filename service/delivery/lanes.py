@@ -216,6 +216,8 @@ class Lane:
         self._closed = False
         self.last_activity = 0.0
         """When a vendor call last ended (monotonic): the liveness watchdog's sign of life."""
+        self._published: tuple[int, int, int, bool, bool] | None = None
+        """The figures an idle lane last published (None: publish next time)."""
         self.publish_gauges()
 
     # -- intake -------------------------------------------------------------------------------
@@ -671,15 +673,29 @@ class Lane:
 
     def publish_gauges(self) -> None:
         """Called on the pipeline's commit tick and on operator actions, not per call: the
-        oldest-waiting figure walks every slot, which per call made a deep lane quadratic."""
+        oldest-waiting figure walks every slot, which per call made a deep lane quadratic.
+
+        An idle lane whose figures are those it last published is skipped: with thousands of
+        tenants configured, most lanes are idle on any tick, and setting six gauges for each
+        took 70 ms a tick at 5,000 tenants."""
+        now = self._clock()
+        paused = self._operator_pause or self._paused_until > now
+        figures = (
+            self._limit.limit,
+            self._in_flight,
+            len(self._queue),
+            self._breaker.is_open(now),
+            paused,
+        )
+        if not self._slots and figures == self._published:
+            return
+        self._published = None if self._slots else figures
         labels = (self.tenant_name, self.platform)
         m = self._metrics
-        m.lane_limit.labels(*labels).set(self._limit.limit)
-        m.lane_in_flight.labels(*labels).set(self._in_flight)
-        m.lane_queued.labels(*labels).set(len(self._queue))
-        now = self._clock()
-        m.lane_breaker_open.labels(*labels).set(1 if self._breaker.is_open(now) else 0)
-        paused = self._operator_pause or self._paused_until > now
+        m.lane_limit.labels(*labels).set(figures[0])
+        m.lane_in_flight.labels(*labels).set(figures[1])
+        m.lane_queued.labels(*labels).set(figures[2])
+        m.lane_breaker_open.labels(*labels).set(1 if figures[3] else 0)
         m.lane_paused.labels(*labels).set(1 if paused else 0)
         oldest = min((s.since for s in self._slots.values()), default=now)
         m.oldest_undelivered.labels(*labels).set(now - oldest)

@@ -590,3 +590,42 @@ async def test_attempts_that_make_no_call_give_their_rate_slot_back() -> None:
     assert done[-1].reason == "delivered"
     assert [d.interaction_id for d in adapter.sent] == ["closed-1"]
     await lane.close()
+
+
+async def test_gauges_follow_a_lane_from_idle_to_busy_and_back() -> None:
+    """Idle lanes skip republishing figures that did not change; the gauges still say what
+    the lane does at every step."""
+    adapter = Adapter()
+    adapter.gate.clear()
+    metrics = Metrics()
+    ledger = MemoryLedger()
+    lane = Lane(
+        "acme",
+        tenant(),
+        adapter,
+        ledger,
+        metrics=metrics,
+        config=LaneConfig(**DEFAULTS),
+        wall_clock=lambda: T0 + timedelta(minutes=5),
+    )
+    lane.start()
+
+    def gauge(name: str) -> float | None:
+        labels = {"tenant": "acme", "platform": "nice-cxone"}
+        return metrics.registry.get_sample_value(name, labels)
+
+    lane.publish_gauges()
+    assert gauge("enricher_lane_in_flight") == 0
+    await merge(ledger, closed(fields={"crm": "A-1"}))
+    done = lane.submit("call-1", FRESH)
+    await adapter.until_sent(1)
+    lane.publish_gauges()
+    assert gauge("enricher_lane_in_flight") == 1
+    adapter.gate.set()
+    await settle(done)
+    lane.publish_gauges()
+    lane.publish_gauges()
+    assert gauge("enricher_lane_in_flight") == 0
+    assert gauge("enricher_lane_queued") == 0
+    assert gauge("enricher_oldest_undelivered_seconds") == 0
+    await lane.close()
