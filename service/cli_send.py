@@ -74,7 +74,7 @@ def send(
 
     if (file is None) == (sample_tenant is None):
         raise click.UsageError("give FILE (or - for stdin), or --sample TENANT")
-    settings = _settings()
+    settings = _settings(find_dev=True)
     tenants_path = config or settings.config
     tenants = _routing_tenants(tenants_path) if tenants_path else None
     if sample_tenant is not None:

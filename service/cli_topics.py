@@ -118,7 +118,7 @@ def topics_lag() -> None:
     from service.cli import _settings, run_async
     from service.cli_kafka import broker_errors
 
-    settings = _settings()
+    settings = _settings(find_dev=True)
     with broker_errors(settings):
         existing, committed, starts, ends = run_async(_offsets(settings))
     group = settings.group_id
@@ -152,7 +152,7 @@ def _with_metadata() -> tuple[Settings, dict[str, int]]:
     from service.cli import _settings, run_async
     from service.cli_kafka import broker_errors
 
-    settings = _settings()
+    settings = _settings(find_dev=True)
     with broker_errors(settings):
         return settings, run_async(_partitions(settings.kafka_client_options()))
 
