@@ -20,6 +20,7 @@ from service.admin.models import (
     PlatformDeliveryView,
 )
 from service.admin.recorder import OutcomeRecorder
+from service.delivery.attempt import waits_for_window
 from service.delivery.privacy import MASK
 from service.events import Value
 from service.merge import LedgerEntry
@@ -85,9 +86,7 @@ def delivery_state(entry: LedgerEntry, platform: str, window: WriteWindow) -> In
     held, not pending, so an operator is not sent looking for a failure that is not there."""
     if not entry.pending_for(platform):
         return "delivered"
-    if not entry.is_closed and (window == "after_close" or not entry.ref()):
-        return "held"
-    return "pending"
+    return "held" if waits_for_window(window, entry) else "pending"
 
 
 def interaction_summary(

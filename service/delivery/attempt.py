@@ -23,7 +23,7 @@ from service.events import Scalar
 from service.ledger.base import Claim, Lease
 from service.mapping import FieldProblem, map_fields
 from service.merge import LedgerEntry
-from service.platforms.base import Delivery, PlatformAdapter
+from service.platforms.base import Delivery, PlatformAdapter, WriteWindow
 from service.platforms.outcomes import Outcome, OutcomeKind
 from service.tenants import Tenant
 
@@ -37,6 +37,7 @@ __all__ = [
     "delivery_of",
     "lease_terms",
     "unanswered",
+    "waits_for_window",
 ]
 
 
@@ -118,7 +119,7 @@ async def attempt_delivery(
         return Attempt(AttemptKind.UP_TO_DATE, entry.revision if entry else 0)
     if not claim.granted:
         return Attempt(AttemptKind.LEASED, entry.revision, wait=claim.held_for)
-    if _waits_for_window(adapter, entry):
+    if waits_for_window(adapter.write_window, entry):
         await ledger.release(tenant_name, interaction_id, platform, lease, 0)
         return Attempt(AttemptKind.HELD, entry.revision)
     mapped = map_fields(entry.field_values(), tenant.fields)
@@ -157,12 +158,14 @@ def unanswered(outcome: Outcome) -> bool:
     return outcome.error_class in ("TransportError", LEASE_LOST)
 
 
-def _waits_for_window(adapter: PlatformAdapter, entry: LedgerEntry) -> bool:
-    if adapter.write_window == "after_close":
-        return not entry.is_closed
-    # A live platform needs the session's address; analytics that carry none wait for an
-    # event that does, instead of failing as unroutable.
-    return adapter.write_window == "live" and not entry.ref() and not entry.is_closed
+def waits_for_window(window: WriteWindow, entry: LedgerEntry) -> bool:
+    """Whether the platform may not be written yet: an after-close platform before the close,
+    or a live one without the session's address (analytics that carry none wait for an event
+    that does, instead of failing as unroutable). The admin API shows such a change as held
+    by this same rule."""
+    if entry.is_closed:
+        return False
+    return window == "after_close" or not entry.ref()
 
 
 class _Renewal:
