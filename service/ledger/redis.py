@@ -78,18 +78,6 @@ redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return {1, false, redis.call('HGETALL', KEYS[2])}
 """
 
-# KEYS: entry, delivered. ARGV: platform, revision. The hash takes the entry's remaining TTL,
-# so both keys expire together and an acknowledgement never extends retention.
-_MARK_DELIVERED = """
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl == -2 then return 0 end
-local known = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
-if tonumber(ARGV[2]) <= known then return 0 end
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
-return 1
-"""
-
 # KEYS: entry, delivered, lease. ARGV: owner, lease TTL ms. The lease is taken when free or
 # already this owner's (a repeated claim after a lost answer); the entry is read either way.
 _CLAIM = """
@@ -118,6 +106,8 @@ return 1
 """
 
 # KEYS: entry, delivered, lease. ARGV: owner, platform, revision (0: nothing acknowledged).
+# The hash takes the entry's remaining TTL, so both keys expire together and an
+# acknowledgement never extends retention.
 _RELEASE = """
 if redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end
 local revision = tonumber(ARGV[3])
@@ -130,6 +120,9 @@ redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
 if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
 return 1
 """
+
+_NO_LEASE = Lease("", 0.0)
+"""An owner no lease is ever held by (owners are never empty): acknowledging without a lease."""
 
 _TIMEOUT_SECONDS = 5.0
 _CACHE_ENTRIES = 16_384
@@ -194,7 +187,6 @@ class RedisLedger:
         """Entry key -> the document (None: known absent) and acknowledgements as last seen."""
         self._batcher = ScriptBatcher(self._redis, max_batch=max_batch)
         self._compare_and_set = self._batcher.register(_COMPARE_AND_SET)
-        self._mark_delivered = self._batcher.register(_MARK_DELIVERED)
         self._claim = self._batcher.register(_CLAIM)
         self._release = self._batcher.register(_RELEASE)
         self._renew = self._batcher.register(_RENEW)
@@ -247,9 +239,8 @@ class RedisLedger:
     async def mark_delivered(
         self, tenant: str, interaction_id: str, platform: str, revision: int
     ) -> None:
-        entry_key, delivered_key = self.keys(tenant, interaction_id)
-        await self._mark_delivered(keys=[entry_key, delivered_key], args=[platform, revision])
-        self._acknowledge(entry_key, platform, revision)
+        """The release script's acknowledgement, by an owner that holds no lease."""
+        await self.release(tenant, interaction_id, platform, _NO_LEASE, revision)
 
     def lease_key(self, tenant: str, interaction_id: str, platform: str) -> str:
         return f"{self._prefix}{{{tenant}:{interaction_id}}}:lease:{platform}"
