@@ -58,8 +58,9 @@ from service.admin.recorder import OutcomeRecorder
 from service.delivery.lanes import Lanes
 from service.gc_tuning import tune_collector
 from service.health import Health
-from service.ledger.base import Ledger, open_ledger
+from service.ledger.base import Ledger
 from service.ledger.memory import MemoryLedger
+from service.ledger.opening import open_ledger
 from service.ledger.resilient import ResilientLedger
 from service.logs import configure_logging
 from service.metrics import Metrics

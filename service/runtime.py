@@ -32,7 +32,8 @@ from service.health import Health
 from service.http_server import AppServer
 from service.kafka_admin import ensure_topics
 from service.kafka_clients import start_producer
-from service.ledger.base import open_ledger, redact_url
+from service.ledger.base import redact_url
+from service.ledger.opening import open_ledger
 from service.ledger.resilient import ResilientLedger, is_unavailable
 from service.metrics import Metrics
 from service.pipeline import Pipeline

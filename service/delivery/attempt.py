@@ -155,7 +155,7 @@ trouble, not the vendor's, so the breaker and the concurrency limit do not count
 def unanswered(outcome: Outcome) -> bool:
     """The request may have been sent and never answered (a timeout, a connection lost, a call
     ended at its lease's deadline): the vendor may still apply it."""
-    return outcome.error_class in ("TransportError", LEASE_LOST)
+    return outcome.got_no_answer or outcome.error_class == LEASE_LOST
 
 
 def waits_for_window(window: WriteWindow, entry: LedgerEntry) -> bool:

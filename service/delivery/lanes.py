@@ -42,6 +42,7 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 
+from service.backoff import full_jitter
 from service.delivery.attempt import (
     Attempt,
     AttemptKind,
@@ -49,7 +50,6 @@ from service.delivery.attempt import (
     attempt_delivery,
     lease_terms,
 )
-from service.delivery.backoff import full_jitter
 from service.delivery.fair_share import excess_over_share
 from service.delivery.limits import AimdLimit, Breaker, BreakerState, RateLimit, rate_limit
 from service.delivery.retry_topics import Origin, RetryTier
@@ -704,7 +704,7 @@ class Lane:
 def _vendor_trouble(outcome: Outcome) -> bool:
     """A transient outcome that involved the vendor or the network (not a pre-call refusal
     such as a contact still connected), which is what the breaker and the limit react to."""
-    return outcome.status is not None or outcome.error_class == "TransportError"
+    return outcome.involved_vendor
 
 
 def _reason(outcome: Outcome | None) -> str:

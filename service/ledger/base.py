@@ -10,8 +10,6 @@ from datetime import datetime, timedelta
 from typing import Literal, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
-from pydantic import SecretStr
-
 from service.events import Event
 from service.merge import LedgerEntry, MergeResult
 
@@ -26,7 +24,6 @@ __all__ = [
     "LedgerBackend",
     "LocalLeases",
     "ledger_backend",
-    "open_ledger",
     "redact_url",
     "url_password",
 ]
@@ -241,33 +238,6 @@ def url_password(url: str) -> str | None:
     if not sep or not at or ":" not in userinfo:
         return None
     return userinfo.split(":", 1)[1] or None
-
-
-def open_ledger(
-    url: str,
-    *,
-    password: SecretStr | str | None = None,
-    key_prefix: str = DEFAULT_KEY_PREFIX,
-    max_connections: int = 64,
-) -> Ledger:
-    """The backend named by ``ENRICHER_LEDGER_URL``.
-
-    ``password``, ``key_prefix`` and ``max_connections`` apply to Redis only
-    (``ENRICHER_LEDGER_PASSWORD``, ``ENRICHER_LEDGER_KEY_PREFIX`` and
-    ``ENRICHER_LEDGER_MAX_CONNECTIONS``); a password may instead be written in the URL.
-    """
-    if ledger_backend(url) == "redis":
-        from service.ledger.redis import RedisLedger
-
-        if isinstance(password, SecretStr):
-            password = password.get_secret_value()
-        return RedisLedger(
-            url, password=password, key_prefix=key_prefix, max_connections=max_connections
-        )
-    from service.ledger.sqlite import SqliteLedger
-
-    path = url.removeprefix("sqlite://").removeprefix("/") or ":memory:"
-    return SqliteLedger(path)
 
 
 # -- listing entries ----------------------------------------------------------------------------

@@ -50,7 +50,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import TryAgainError
 
-from service.delivery.backoff import full_jitter
+from service.backoff import full_jitter
 from service.events import Event
 from service.ledger.base import DEFAULT_KEY_PREFIX, Claim, EntryPage, InvalidCursor, Lease
 from service.ledger.codec import decode_entry, encode_entry

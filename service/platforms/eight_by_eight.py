@@ -28,7 +28,7 @@ from urllib.parse import quote
 
 import orjson
 
-from service.delivery.backoff import parse_retry_after
+from service.backoff import parse_retry_after
 from service.events import Scalar
 from service.platforms.base import Delivery, WriteWindow, classify_http, excerpt
 from service.platforms.outcomes import Outcome, OutcomeKind
@@ -325,9 +325,7 @@ class EightByEightAdapter:
         try:
             response = await self._transport.send(request, self._timeout)
         except TransportError as exc:
-            return Outcome(
-                OutcomeKind.RETRY, exc.kind, excerpt=str(exc), error_class="TransportError"
-            )
+            return Outcome.no_answer(exc.kind, str(exc))
         return classify(response, private_values(delivery.values, self._fields), self._wall_clock())
 
     async def close(self) -> None:

@@ -31,7 +31,7 @@ from urllib.parse import quote
 
 import orjson
 
-from service.delivery.backoff import parse_retry_after
+from service.backoff import parse_retry_after
 from service.events import Scalar
 from service.platforms.base import Delivery, WriteWindow, classify_http, excerpt
 from service.platforms.outcomes import Outcome, OutcomeKind
@@ -394,9 +394,7 @@ class GenesysGwsAdapter:
         except SessionFailure as failure:
             return failure.outcome
         except TransportError as exc:
-            return Outcome(
-                OutcomeKind.RETRY, exc.kind, excerpt=str(exc), error_class="TransportError"
-            )
+            return Outcome.no_answer(exc.kind, str(exc))
         if isinstance(response, Outcome):
             return response
         return classify(response, self._wall_clock())

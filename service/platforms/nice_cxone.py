@@ -21,7 +21,7 @@ from urllib.parse import quote, urlencode
 
 import orjson
 
-from service.delivery.backoff import parse_retry_after
+from service.backoff import parse_retry_after
 from service.platforms.base import Delivery, WriteWindow, classify_http, excerpt
 from service.platforms.outcomes import Outcome, OutcomeKind
 from service.tenants import NiceCxoneSettings
@@ -153,9 +153,7 @@ class NiceCxoneAdapter:
         except AuthFailure as failure:
             return failure.outcome
         except TransportError as exc:
-            return Outcome(
-                OutcomeKind.RETRY, exc.kind, excerpt=str(exc), error_class="TransportError"
-            )
+            return Outcome.no_answer(exc.kind, str(exc))
         return outcome
 
     def _forget(self, token: str) -> None:

@@ -9,7 +9,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-__all__ = ["Outcome", "OutcomeKind"]
+__all__ = ["TRANSPORT_ERROR", "Outcome", "OutcomeKind"]
+
+TRANSPORT_ERROR = "TransportError"
+"""The ``error_class`` of a request that got no HTTP answer (a timeout, a connection lost)."""
 
 
 class OutcomeKind(enum.Enum):
@@ -35,3 +38,19 @@ class Outcome:
     @classmethod
     def delivered(cls, status: int) -> Outcome:
         return cls(OutcomeKind.DELIVERED, "delivered", status)
+
+    @classmethod
+    def no_answer(cls, kind: str, message: str) -> Outcome:
+        """A request that got no HTTP answer (``kind`` is ``timeout`` or ``connection``): worth
+        another try, and the vendor may still have applied it."""
+        return cls(OutcomeKind.RETRY, kind, excerpt=message, error_class=TRANSPORT_ERROR)
+
+    @property
+    def got_no_answer(self) -> bool:
+        return self.error_class == TRANSPORT_ERROR
+
+    @property
+    def involved_vendor(self) -> bool:
+        """The vendor answered, or the network to it failed: what a breaker and an adaptive
+        limit react to (a refusal before any call, such as a contact still connected, is not)."""
+        return self.status is not None or self.got_no_answer

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 
 import orjson
 
-from service.delivery.backoff import parse_retry_after
+from service.backoff import parse_retry_after
 from service.events import Scalar
 from service.platforms.base import Delivery, WriteWindow, classify_http, excerpt
 from service.platforms.outcomes import Outcome, OutcomeKind
@@ -316,12 +316,7 @@ class SinchContactProAdapter:
         try:
             response = await self._transport.send(request, self._timeout)
         except TransportError as exc:
-            return Outcome(
-                OutcomeKind.RETRY,
-                exc.kind,
-                excerpt=scrub(str(exc), self._secrets),
-                error_class="TransportError",
-            )
+            return Outcome.no_answer(exc.kind, scrub(str(exc), self._secrets) or "")
         outcome = classify(response, self._wall_clock())
         return _with_excerpt(outcome, scrub(outcome.excerpt, self._secrets))
 

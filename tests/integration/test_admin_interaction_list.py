@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from service.http_server import AppServer
-from service.ledger.base import open_ledger
+from service.ledger.opening import open_ledger
 from service.ledger.resilient import ResilientLedger
 from tests.integration.test_ledger_backends import (  # noqa: F401 - fixtures the Redis case uses
     redis_prefix,

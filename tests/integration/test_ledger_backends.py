@@ -29,9 +29,10 @@ import redis
 import redis.asyncio
 from pydantic import SecretStr
 
-from service.ledger.base import Lease, Ledger, open_ledger
+from service.ledger.base import Lease, Ledger
 from service.ledger.codec import encode_entry
 from service.ledger.memory import MemoryLedger
+from service.ledger.opening import open_ledger
 from service.ledger.redis import LedgerContentionError, RedisLedger
 from service.ledger.sqlite import LedgerInUse
 from tests.unit.factories import T0, analytics, closed

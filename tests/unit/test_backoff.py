@@ -3,7 +3,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime
 
-from service.delivery.backoff import full_jitter, parse_retry_after
+from service.backoff import full_jitter, parse_retry_after
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 

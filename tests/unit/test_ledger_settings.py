@@ -8,7 +8,8 @@ import orjson
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from service.ledger.base import ledger_backend, open_ledger, redact_url, url_password
+from service.ledger.base import ledger_backend, redact_url, url_password
+from service.ledger.opening import open_ledger
 from service.ledger.redis import RedisLedger
 from service.redaction import Redactor
 from service.settings import Settings
