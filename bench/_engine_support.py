@@ -11,6 +11,7 @@ and counters.
 from __future__ import annotations
 
 import asyncio
+import cProfile
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -33,6 +34,7 @@ __all__ = [
     "SequentialSpec",
     "ServiceSpec",
     "VendorClient",
+    "analytics_event",
     "closed_event",
     "percentile",
     "produce_backlog",
@@ -66,6 +68,23 @@ def closed_event(tenant: str, tag: str, seq: int) -> Record:
         "ref": {"contact_id": f"{tag}-{seq}", "segment_id": "b2e28d4e"},
         "status": "Handled",
         "data": {"crm_account": f"A-{seq}", "case_number": seq, "vip": seq % 3 == 0},
+    }
+    return f"{tenant}:{interaction}".encode(), orjson.dumps(body)
+
+
+def analytics_event(tenant: str, tag: str, seq: int) -> Record:
+    """An ``analytics.result`` for an interaction whose close has not arrived: an after-close
+    platform (NICE) holds its change in the ledger until the close comes."""
+    interaction = f"{tag}-call-{seq:07d}"
+    body = {
+        "type": "analytics.result",
+        "version": 1,
+        "event_id": str(uuid.uuid4()),
+        "occurred_at": "2026-11-20T10:16:00Z",
+        "tenant": tenant,
+        "interaction_id": interaction,
+        "source": "speech",
+        "data": {"sentiment": "positive", "score": seq % 100, "topic": f"topic-{seq % 50}"},
     }
     return f"{tenant}:{interaction}".encode(), orjson.dumps(body)
 
@@ -250,6 +269,12 @@ class Child:
         _, self.joined_at = await self._receive(timeout)
         return self.joined_at
 
+    async def progress(self, timeout: float = 60) -> dict[str, Any]:
+        """The child's report while it keeps consuming (peak memory and counters so far)."""
+        self.conn.send("report")
+        _, report = await self._receive(timeout)
+        return dict(report)
+
     async def stop(self, timeout: float = 60) -> dict[str, Any]:
         self.conn.send("stop")
         try:
@@ -272,8 +297,15 @@ def _child_main(run: Callable[[Connection], Any], conn: Connection) -> None:
         raise
 
 
-async def _stop_requested(conn: Connection) -> None:
-    await asyncio.to_thread(conn.recv)
+async def _stop_requested(conn: Connection, report: Callable[[], dict[str, Any]]) -> None:
+    """Answer ``"report"`` requests with ``report()`` until ``"stop"`` arrives. The pipe is
+    read on a thread but answered from the loop, so no two threads use it at once."""
+    while await asyncio.to_thread(conn.recv) == "report":
+        conn.send(("report", report()))
+
+
+def _nothing() -> dict[str, Any]:
+    return {}
 
 
 # --- the service -------------------------------------------------------------------------------
@@ -283,6 +315,9 @@ async def _stop_requested(conn: Connection) -> None:
 class ServiceSpec:
     settings: dict[str, Any]
     tenants_yaml: str
+    profile: str | None = None
+    """A path: the service's thread is profiled (cProfile) from joining to the stop, and the
+    statistics written there, for finding where a figure's CPU goes."""
 
 
 def _metric_totals(registry: Any) -> dict[str, float]:
@@ -314,11 +349,20 @@ async def _run_service(spec: ServiceSpec, conn: Connection) -> None:
             raise RuntimeError("the service stopped before joining its group")
         await asyncio.sleep(0.02)
     conn.send(("joined", time.time()))
-    await _stop_requested(conn)
+
+    def report() -> dict[str, Any]:
+        return {"peak_kib": peak_rss_kib(), "metrics": _metric_totals(service.metrics.registry)}
+
+    profiler = cProfile.Profile()
+    if spec.profile:
+        profiler.enable()
+    await _stop_requested(conn, report)
+    if spec.profile:
+        profiler.disable()
+        profiler.dump_stats(spec.profile)
     service.stop()
     await task
-    report = {"peak_kib": peak_rss_kib(), "metrics": _metric_totals(service.metrics.registry)}
-    conn.send(("done", report))
+    conn.send(("done", report()))
 
 
 def service_main(spec: ServiceSpec, conn: Connection) -> None:
@@ -418,7 +462,7 @@ async def _run_bare(spec: BareSpec, conn: Connection) -> None:
         await asyncio.sleep(0.02)
     conn.send(("joined", time.time()))
     worker = asyncio.create_task(consume())
-    await _stop_requested(conn)
+    await _stop_requested(conn, _nothing)
     worker.cancel()
     await consumer.stop()
     await transport.close()
@@ -448,7 +492,7 @@ async def _run_sequential(spec: SequentialSpec, conn: Connection) -> None:
 
     conn.send(("joined", time.time()))
     workers = [asyncio.create_task(partition_task(tp)) for tp in partitions]
-    await _stop_requested(conn)
+    await _stop_requested(conn, _nothing)
     for worker in workers:
         worker.cancel()
     await asyncio.gather(*workers, return_exceptions=True)

@@ -24,6 +24,13 @@ answered PUT to the last.
    the baseline.
 5. peak resident memory (VmHWM) of the service process over all runs, beside the bare
    consumer's.
+6. configured tenants: figure 1's backlog for one tenant with 1 and with 1,000 tenants
+   configured (``--tenant-counts``; the others idle), alternately, compared by medians of the
+   rate and of the CPU per delivery; the cost per record must not grow with the number of
+   tenants. Each count's peak memory is printed beside it.
+7. held interactions: peak memory while 100,000 interactions are held (an analytics result
+   each, whose close has not arrived, for an after-close platform), on the SQLite ledger and,
+   with Redis, on the Redis ledger; the limit is 300 MiB.
 
 With ``--redis URL`` (default: ``ENRICHER_TEST_REDIS``, else a Redis answering on 127.0.0.1:6379;
 ``--redis none`` to skip), figures 1 and 2 are also run with the Redis ledger on the same
@@ -58,6 +65,7 @@ from bench._engine_support import (
     SequentialSpec,
     ServiceSpec,
     VendorClient,
+    analytics_event,
     bare_main,
     closed_event,
     percentile,
@@ -75,6 +83,7 @@ from service.kafka_admin import ensure_topics
 PARTITIONS = 8
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"
 NEVER_ANSWERS_MS = 600_000
+HELD_LIMIT_MIB = 300
 
 
 @dataclass(frozen=True)
@@ -86,12 +95,13 @@ class Sizes:
     sequential_seconds: float
     disk_seconds: float
     fast_rounds: int
-    """Figure 1 alternates service and bare runs this many times and compares medians: on a
-    shared 2-core machine either alone moved by a third between runs."""
+    """Figures 1 and 6 alternate their runs this many times and compare medians: on a shared
+    2-core machine either alone moved by a third between runs."""
+    held_interactions: int
 
 
-FULL = Sizes(20_000, 30_000, 8_000, 10.0, 6.0, 8.0, 3)
-QUICK = Sizes(4_000, 6_000, 2_000, 4.0, 3.0, 4.0, 1)
+FULL = Sizes(20_000, 30_000, 8_000, 10.0, 6.0, 8.0, 3, 100_000)
+QUICK = Sizes(4_000, 6_000, 2_000, 4.0, 3.0, 4.0, 1, 20_000)
 
 
 @dataclass
@@ -171,6 +181,7 @@ class Bench:
         tenants: dict[str, tuple[str, float]],
         ledger_dir: str | None = None,
         redis: bool = False,
+        profile: str | None = None,
     ) -> ServiceSpec:
         suffix = uuid.uuid4().hex[:10]
         ledger = (
@@ -201,7 +212,17 @@ class Bench:
             "shutdown_drain": timedelta(seconds=3),
             "config": None,
         }
-        return ServiceSpec(settings, tenants_yaml(tenants, self.args.max_concurrency))
+        return ServiceSpec(
+            settings,
+            tenants_yaml(tenants, self.args.max_concurrency),
+            self._profile_path(profile) if profile else None,
+        )
+
+    def _profile_path(self, label: str) -> str | None:
+        if not self.args.profile:
+            return None
+        os.makedirs(self.args.profile, exist_ok=True)
+        return os.path.join(self.args.profile, f"{label}.pstats")
 
     async def measure(
         self, label: str, child: Child, vendor: VendorClient, stub: VendorStub, count: int
@@ -443,6 +464,109 @@ class Bench:
         await self.stop(child, run, f"isolation: {label}")
         return run
 
+    async def configured_tenants(self) -> None:
+        """Figure 6: one busy tenant's backlog with 1 and with many configured tenants (all
+        but one idle, all on the same vendor), alternately, each in its own consumer group on
+        the same topic. The engine's per-record work must not walk every tenant."""
+        count, rounds = self.sizes.fast_events, self.sizes.fast_rounds
+        counts = self.args.tenant_counts
+        topic = await self.backlog([closed_event("acme", "f6", seq) for seq in range(count)])
+        await self.vendor.set_latency(0)
+        print(
+            f"6. configured tenants {' / '.join(f'{n:,}' for n in counts)}, one busy, fast "
+            f"vendor, {count:,} closes, {rounds} rounds"
+        )
+        rates: dict[int, list[float]] = {n: [] for n in counts}
+        cpus: dict[int, list[float]] = {n: [] for n in counts}
+        peaks: dict[int, int] = dict.fromkeys(counts, 0)
+        for number in range(1, rounds + 1):
+            for n in counts:
+                await self.vendor.reset()
+                spec = self.service_spec(
+                    topic, self._acme_among(n), profile=f"tenants-{n}-round-{number}"
+                )
+                child = Child.start(self.context, service_main, spec)
+                label = f"service, {n:,} tenants"
+                run = await self.measure(label, child, self.vendor, self.fast_stub, count)
+                await self.stop(child, run, None)
+                rates[n].append(run.drain.rate)
+                cpus[n].append(run.cpu_per_delivery)
+                peaks[n] = max(peaks[n], int(run.report.get("peak_kib", 0)))
+        rate = {n: statistics.median(values) for n, values in rates.items()}
+        cpu = {n: statistics.median(values) for n, values in cpus.items()}
+        for n in counts:
+            print(
+                f"  {n:>6,} tenants: {rate[n]:8,.0f} deliveries/s (median), {cpu[n]:5,.0f} µs of "
+                f"CPU per delivery, peak {peaks[n] / 1024:4.0f} MiB"
+            )
+        few, many = counts[0], counts[-1]
+        self.rows.append(
+            Row(
+                f"6 {many:,}:{few:,} tenants",
+                rate[many],
+                rate[few],
+                "/s",
+                ">= 0.9x",
+                bool(rate[few]) and rate[many] / rate[few] >= 0.9,
+            )
+        )
+        self.rows.append(
+            Row(
+                f"6 CPU/delivery {many:,}:{few:,}",
+                cpu[many],
+                cpu[few],
+                "us",
+                "<= 1.1x",
+                bool(cpu[few]) and cpu[many] / cpu[few] <= 1.1,
+            )
+        )
+        self.rows.append(
+            Row(
+                f"6 peak RSS {many:,}:{few:,}",
+                peaks[many] / 1024,
+                peaks[few] / 1024,
+                "MiB",
+                "-",
+                None,
+            )
+        )
+
+    async def held_memory(self) -> None:
+        """Figure 7: the service's peak memory once every interaction of the backlog is held
+        (an analytics result without its close, for an after-close platform), on each ledger.
+        """
+        count = self.sizes.held_interactions
+        topic = await self.backlog([analytics_event("acme", "h7", seq) for seq in range(count)])
+        print(
+            f"7. {count:,} interactions held (analytics without a close), limit "
+            f"{HELD_LIMIT_MIB} MiB"
+        )
+        ledgers = [("SQLite", False)] + ([("Redis", True)] if self.args.redis else [])
+        judged = count == FULL.held_interactions
+        for name, redis in ledgers:
+            spec = self.service_spec(topic, self._acme_alone(), redis=redis)
+            child = Child.start(self.context, service_main, spec)
+            began = await child.joined()
+            held = await _wait_until_held(child, count, timeout=60 + count / 100)
+            seconds = time.time() - began
+            report = await child.stop()
+            peak = int(report.get("peak_kib", 0)) / 1024
+            print(
+                f"  {name + ' ledger':<34}{held:>7} held in {seconds:6.2f} s; peak {peak:.0f} MiB"
+            )
+            if redis:
+                await _forget_redis_keys(self.args.redis, spec.settings["ledger_key_prefix"])
+            self.rows.append(
+                Row(
+                    f"7 peak RSS, {count:,} held, {name}",
+                    peak,
+                    None,
+                    "MiB",
+                    f"< {HELD_LIMIT_MIB}" if judged else "-",
+                    (held >= count and peak < HELD_LIMIT_MIB) if judged else None,
+                )
+            )
+
     def memory(self) -> None:
         name, peak = max(self.peaks.items(), key=lambda item: item[1])
         print(
@@ -454,6 +578,22 @@ class Bench:
 
     def _acme_alone(self) -> dict[str, tuple[str, float]]:
         return {"acme": (self.fast_stub.url, 10.0)}
+
+    def _acme_among(self, count: int) -> dict[str, tuple[str, float]]:
+        """acme and ``count - 1`` idle tenants on the same vendor."""
+        idle = {f"idle-{n:05d}": (self.fast_stub.url, 10.0) for n in range(1, count)}
+        return {**self._acme_alone(), **idle}
+
+
+async def _wait_until_held(child: Child, count: int, timeout: float) -> int:
+    """Poll the child's counters until ``count`` changes are held; returns how many were."""
+    deadline = time.monotonic() + timeout
+    while True:
+        report = await child.progress()
+        held = int(report.get("metrics", {}).get("enricher_held_total", 0))
+        if held >= count or time.monotonic() > deadline:
+            return held
+        await asyncio.sleep(0.5)
 
 
 async def _forget_redis_keys(url: str, prefix: str) -> None:
@@ -531,6 +671,10 @@ async def main_async(args: argparse.Namespace) -> None:
                 await bench.slow_vendor()
             if "3" in args.only:
                 await bench.isolation()
+            if "6" in args.only:
+                await bench.configured_tenants()
+            if "7" in args.only:
+                await bench.held_memory()
             if bench.peaks:
                 bench.memory()
             print_table(bench.rows)
@@ -571,13 +715,28 @@ def main() -> None:
         help="Redis URL for the Redis-ledger rows of figures 1 and 2 (default: "
         "ENRICHER_TEST_REDIS, else a Redis answering on 127.0.0.1:6379); 'none' skips them",
     )
+    parser.add_argument(
+        "--tenant-counts",
+        default="1,1000",
+        help="figure 6: configured tenants per run, comma-separated; the first and the last "
+        "are compared (default 1,1000)",
+    )
+    parser.add_argument(
+        "--profile",
+        default=None,
+        metavar="DIR",
+        help="figure 6: write each service run's cProfile statistics (its thread, from joining "
+        "to the stop) to DIR/tenants-<count>-round-<n>.pstats",
+    )
     parser.add_argument("--no-uvloop", action="store_true")
     parser.add_argument(
         "--only",
-        default="123",
-        help="which runs to make: 1 (figures 1 and 4), 2, 3, in any combination (default 123)",
+        default="12367",
+        help="which runs to make: 1 (figures 1 and 4), 2, 3, 6, 7, in any combination "
+        "(default 12367)",
     )
     args = parser.parse_args()
+    args.tenant_counts = [int(n) for n in args.tenant_counts.split(",")]
     args.redis = None if args.redis == "none" else args.redis or _default_redis()
     use_uvloop(wanted=not args.no_uvloop)
     asyncio.run(main_async(args))
