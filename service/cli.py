@@ -6,22 +6,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import sys
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 import orjson
-from pydantic import ValidationError
 
 from service import __version__
+from service.cli_context import invocation, load_settings, run_async
+from service.cli_send import send
+from service.cli_topics import topics
 from service.failures import ExitCode, Failure, describe
-from service.settings import Settings, settings_problems
+from service.settings import Settings
 from service.tenants import ConfigError, TenantsConfig, load_tenants
 
 if TYPE_CHECKING:
@@ -29,30 +30,6 @@ if TYPE_CHECKING:
     from service.delivery.replay import ReplaySummary
 
 __all__ = ["main"]
-
-T = TypeVar("T")
-
-
-def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
-    """uvloop where available: it makes the vendor-call path 15-40% cheaper (anchors/ceilings)."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coroutine)
-    return uvloop.run(coroutine)
-
-
-class _Invocation:
-    """What the group's options and the settings decided, for the error handler, which runs
-    after their contexts are gone."""
-
-    debug = False
-    """``enricher --debug``: failures end in their traceback, and library log lines stay on."""
-    bootstrap_source = "ENRICHER_KAFKA_BOOTSTRAP_SERVERS"
-    """Where the broker address came from, for "no broker answers at ..."."""
-
-
-_invocation = _Invocation()
 
 
 class _Enricher(click.Group):
@@ -91,48 +68,13 @@ class _Enricher(click.Group):
 
 
 def _show(failure: Failure, cause: BaseException | None = None) -> None:
-    if _invocation.debug:
+    if invocation.debug:
         import traceback
 
         shown = cause or failure.__cause__ or failure
         traceback.print_exception(shown, file=sys.stderr)
     for line in failure.lines():
         click.echo(line, err=True)
-
-
-def _settings(*, find_dev: bool = False) -> Settings:
-    """The ``ENRICHER_*`` settings; with ``find_dev``, a running ``enricher dev`` fills in
-    what is unset, when ``ENRICHER_KAFKA_BOOTSTRAP_SERVERS`` is (stderr says so)."""
-    overrides: dict[str, object] = {}
-    if find_dev and not any(k.upper() == _BOOTSTRAP_VAR for k in os.environ):
-        from service.dev.state import read_state, settings_overrides, state_path
-
-        state = read_state()
-        if state is not None:
-            overrides = settings_overrides(state, os.environ)
-            click.echo(
-                f"using the dev system of `enricher dev` (pid {state.pid}): broker "
-                f"{state.bootstrap_servers}, admin API {state.admin_url} (from {state_path()}; "
-                f"set {_BOOTSTRAP_VAR} to use another broker)",
-                err=True,
-            )
-    try:
-        settings = Settings(**overrides)  # type: ignore[arg-type]
-    except ValidationError as exc:
-        for line in settings_problems(exc):
-            click.echo(line, err=True)
-        raise SystemExit(ExitCode.CONFIG) from None
-    _invocation.bootstrap_source = (
-        "from the running `enricher dev`"
-        if "kafka_bootstrap_servers" in overrides
-        else _BOOTSTRAP_VAR
-        if any(k.upper() == _BOOTSTRAP_VAR for k in os.environ)
-        else f"the default; {_BOOTSTRAP_VAR} is not set"
-    )
-    return settings
-
-
-_BOOTSTRAP_VAR = "ENRICHER_KAFKA_BOOTSTRAP_SERVERS"
 
 
 @contextlib.contextmanager
@@ -144,7 +86,7 @@ def _explained(settings: Settings) -> Iterator[None]:
         failure = describe(
             exc,
             bootstrap=settings.kafka_bootstrap_servers,
-            bootstrap_source=_invocation.bootstrap_source,
+            bootstrap_source=invocation.bootstrap_source,
         )
         if failure is None or failure is exc:
             raise
@@ -171,7 +113,7 @@ def main(debug: bool) -> None:
     Exit codes: 0 done, 1 failed (see the message), 2 usage or configuration, 3 Kafka broker
     unreachable, 4 ledger cannot be opened, 5 HTTP port unavailable, 6 broker refused a
     setting (docs/reference/errors.md)."""
-    _invocation.debug = debug
+    invocation.debug = debug
     if not debug:
         from service.logs import quiet_library_logging
 
@@ -185,7 +127,7 @@ def run() -> None:
     from service.logs import configure_logging, route_library_logging
     from service.runtime import Service
 
-    settings = _settings()
+    settings = load_settings()
     if settings.config is None:
         click.echo("error: ENRICHER_CONFIG must name the tenants file", err=True)
         click.echo("  fix: set ENRICHER_CONFIG to the path of a tenants YAML file", err=True)
@@ -193,7 +135,7 @@ def run() -> None:
     tenants = _tenants(settings.config)
     service = Service(settings, tenants)
     configure_logging(settings.log_format, settings.log_level, service.redactor)
-    if not _invocation.debug:
+    if not invocation.debug:
         route_library_logging(settings.log_format, settings.log_level, service.redactor)
     tune_collector()
     try:
@@ -342,7 +284,7 @@ def dlq_list(limit: int, as_json: bool, latest: bool, **selection: Any) -> None:
     from service.admin.dead_letters import KafkaDeadLetters, latest_summary, record_summary
 
     chosen = _selection(selection)
-    settings = _settings(find_dev=True)
+    settings = load_settings(find_dev=True)
     store = KafkaDeadLetters(settings)
     # Reading waits for the end of every partition: say so, on stderr to keep --json clean.
     click.echo(f"reading {settings.topic_dlq} ...", err=True)
@@ -407,7 +349,7 @@ def dlq_replay(dry_run: bool, max_replays: int, **selection: Any) -> None:
     """Send selected dead letters back through their tenant's lane (via the first retry
     tier, due at once). The service delivers the interaction's newest snapshot."""
     chosen = _selection(selection)
-    settings = _settings(find_dev=True)
+    settings = load_settings(find_dev=True)
     with _explained(settings):
         summary = run_async(_replay(settings, chosen, dry_run, max_replays))
     click.echo(
@@ -461,9 +403,6 @@ async def _replay(
             store, plan, user=os.environ.get("USER", "unknown"), progress=bar.update
         )
 
-
-from service.cli_send import send  # noqa: E402 - commands of their own modules
-from service.cli_topics import topics  # noqa: E402
 
 main.add_command(send)
 main.add_command(topics)

@@ -69,12 +69,12 @@ def send(
     ENRICHER_TOPIC_CLOSED or ENRICHER_TOPIC_ANALYTICS by its type, keyed {tenant}:{interaction_id}.
     With a tenants file (ENRICHER_CONFIG or --config) tenants it does not have are refused.
     """
-    from service.cli import _settings
+    from service.cli_context import load_settings
     from service.sending import EVENT_TYPES, SendError, address
 
     if (file is None) == (sample_tenant is None):
         raise click.UsageError("give FILE (or - for stdin), or --sample TENANT")
-    settings = _settings(find_dev=True)
+    settings = load_settings(find_dev=True)
     tenants_path = config or settings.config
     tenants = _routing_tenants(tenants_path) if tenants_path else None
     if sample_tenant is not None:
@@ -107,7 +107,7 @@ def send(
             click.echo(f"  {item.value.decode()}")
         click.echo(f"{len(outgoing)} event(s) checked; nothing sent (--dry-run)", err=True)
         return
-    from service.cli import run_async
+    from service.cli_context import run_async
     from service.cli_kafka import broker_errors
 
     with broker_errors(settings):

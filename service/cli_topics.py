@@ -62,7 +62,7 @@ def topics_list() -> None:
 )
 def topics_create(partitions: int | None, replication_factor: int | None) -> None:
     """Create the service's missing topics; existing ones are left exactly as they are."""
-    from service.cli import run_async
+    from service.cli_context import run_async
     from service.cli_kafka import broker_errors
     from service.kafka_admin import TopicCreationError, ensure_topics
 
@@ -115,10 +115,10 @@ def topics_create(partitions: int | None, replication_factor: int | None) -> Non
 def topics_lag() -> None:
     """Per input and retry partition: the group's committed offset, the end offset and the
     lag; then the totals. The group is ENRICHER_GROUP_ID."""
-    from service.cli import _settings, run_async
+    from service.cli_context import load_settings, run_async
     from service.cli_kafka import broker_errors
 
-    settings = _settings(find_dev=True)
+    settings = load_settings(find_dev=True)
     with broker_errors(settings):
         existing, committed, starts, ends = run_async(_offsets(settings))
     group = settings.group_id
@@ -149,10 +149,10 @@ def _consumed(settings: Settings) -> list[ServiceTopic]:
 
 
 def _with_metadata() -> tuple[Settings, dict[str, int]]:
-    from service.cli import _settings, run_async
+    from service.cli_context import load_settings, run_async
     from service.cli_kafka import broker_errors
 
-    settings = _settings(find_dev=True)
+    settings = load_settings(find_dev=True)
     with broker_errors(settings):
         return settings, run_async(_partitions(settings.kafka_client_options()))
 
