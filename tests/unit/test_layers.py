@@ -61,8 +61,14 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     ("delivery: lanes, attempts, retries, dead letters and replay", ("service.delivery",)),
     (
-        "the engine: the consumer loop and the process's settings",
-        ("service.kafka_clients", "service.pipeline", "service.settings"),
+        "the engine: the consumer loop, what it commits and writes out, the process's settings",
+        (
+            "service.checkpoint",
+            "service.kafka_clients",
+            "service.outbox",
+            "service.pipeline",
+            "service.settings",
+        ),
     ),
     ("the HTTP surface: health, metrics and the admin API", ("service.admin", "service.api")),
     ("the process: wires the engine to its stores and its HTTP surface", ("service.runtime",)),
@@ -279,11 +285,12 @@ def test_known_violations_still_exist(graph: Graph) -> None:
         ("service.events", 0),
         ("service.kafka_memory", 0),  # a name prefix
         ("service.kafka_clients", 3),  # its own entry is longer than service.kafka*
-        ("service.checkpoint", 0),  # named nowhere: the bottom
+        ("service.durations_v2", 0),  # named nowhere: the bottom
         ("service.platforms.acme_notes.adapter", 1),  # a new platform package
         ("service.auth.flows", 1),
         ("service.delivery.retry_policy", 2),
         ("service.pipeline", 3),
+        ("service.outbox", 3),
         ("service.pipelines", 0),  # a package entry is not a name prefix
         ("service.admin.routes", 4),
         ("service.runtime", 5),
