@@ -712,7 +712,7 @@ def main() -> None:
     parser.add_argument(
         "--redis",
         default=None,
-        help="Redis URL for the Redis-ledger rows of figures 1 and 2 (default: "
+        help="Redis URL for the Redis-ledger rows of figures 1, 2 and 7 (default: "
         "ENRICHER_TEST_REDIS, else a Redis answering on 127.0.0.1:6379); 'none' skips them",
     )
     parser.add_argument(
