@@ -137,8 +137,8 @@ def spec_for(platform_id: str) -> PlatformSpec:
 
 def _registered(value: str) -> str:
     """Refused as a ``Literal`` of the known ids would refuse it, in the same words."""
-    known = [f"'{platform}'" for platform in specs()]
     if value not in specs():
+        known = [f"'{platform}'" for platform in specs()]
         expected = known[0] if len(known) == 1 else f"{', '.join(known[:-1])} or {known[-1]}"
         raise PydanticCustomError(
             "literal_error", "Input should be {expected}", {"expected": expected}
