@@ -116,6 +116,11 @@ class Pipeline:
         """Places left in the pipeline; a counter, not a semaphore, so that admitting a record
         while there is room awaits nothing."""
         self._room = asyncio.Event()
+        self._refill = max(1, settings.max_in_flight // 64)
+        """A full pipeline admits again once this many places are free, so that the loop
+        wakes once for a handful of finished records rather than once for each."""
+        # Read when scraped rather than counted up and down on every record.
+        metrics.in_flight.set_function(lambda: settings.max_in_flight - self._free)
         self._holding: dict[str, int] = {}
         """Records per tenant between their merge and their lane's settlement: what a full
         pipeline is shared out by (:meth:`_make_room`)."""
@@ -226,8 +231,8 @@ class Pipeline:
     # -- admission and processing ------------------------------------------------------------
 
     async def _wait_for_room(self, record: Record) -> bool:
-        """Wait until a record leaves the full pipeline; False when a stop came first."""
-        while self._free <= 0:
+        """Wait until records leave the full pipeline; False when a stop came first."""
+        while self._free < self._refill:
             self._make_room(record)
             self._room.clear()
             try:
@@ -237,6 +242,8 @@ class Pipeline:
                 self._health.beat()  # the loop is alive; whether work moves is checked apart
                 if self._stop.is_set():
                     return False
+                if self._free > 0:  # records leave slowly: take what room there is
+                    return True
         return True
 
     def _admit(self, tp: TopicPartition, record: Record) -> None:
@@ -246,7 +253,6 @@ class Pipeline:
         self._free -= 1
         task = asyncio.create_task(self._process(record))
         self._tasks.setdefault(tp, set()).add(task)
-        self._metrics.in_flight.inc()
         task.add_done_callback(lambda t: self._finished(tp, record, t, ticket))
 
     def _make_room(self, record: Record) -> None:
@@ -268,9 +274,11 @@ class Pipeline:
         ticket: PartitionOffsets,
     ) -> None:
         self._free += 1
-        self._room.set()
-        self._metrics.in_flight.dec()
-        self._tasks.get(tp, set()).discard(task)
+        if self._free >= self._refill:
+            self._room.set()
+        tasks = self._tasks.get(tp)
+        if tasks is not None:
+            tasks.discard(task)
         if task.cancelled():
             return
         error = task.exception()

@@ -172,7 +172,7 @@ async def test_offsets_are_committed_only_up_to_the_first_record_still_in_flight
         for n in (4, 5, 6):
             await sim.interaction(f"g-{n}")
         await sim.fault(method="POST", path_prefix=PATH + "g-4", latency_ms=3000)
-        await group.start()
+        running = await group.start()
         for n in (4, 5, 6):  # offsets 0, 1 and 2 of the one partition
             await close(group, n)
         await delivered(sim, 5, 6)
@@ -180,6 +180,7 @@ async def test_offsets_are_committed_only_up_to_the_first_record_still_in_flight
         topic, name = group.settings.topic_closed, group.settings.group_id
         assert (await sim.variables("g-4")) == {}  # still on its way
         assert await backend.committed(name, topic, 0) is None
+        assert running.total("enricher_in_flight") == 1
 
         await delivered(sim, 4)
 
