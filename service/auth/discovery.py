@@ -3,11 +3,12 @@
 Tenants of one vendor share an issuer, and its discovery document says the same to each: one
 fetch serves them all for ``ttl`` seconds. A refusal or an unreadable answer is never cached,
 so the next renewal asks again. Concurrent first fetches of one URL are also merged into one
-request by :mod:`service.auth.runner`.
+request by :mod:`service.auth.runner`. A flow not given a cache keeps one of its own.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 
@@ -63,12 +64,17 @@ class DiscoveryCache:
         return frozenset(self._entries)
 
 
-_SHARED = DiscoveryCache()
+_BY_TRANSPORT: weakref.WeakKeyDictionary[object, DiscoveryCache] = weakref.WeakKeyDictionary()
 
 
-def shared_discovery() -> DiscoveryCache:
-    """The process's cache, used by every flow not given one of its own."""
-    return _SHARED
+def shared_discovery(transport: object) -> DiscoveryCache:
+    """The cache of every flow whose requests go through ``transport``: the process's shared
+    pool in the service, so every tenant shares it, and a fresh one for each pool a test makes,
+    so no test reads another's documents."""
+    cache = _BY_TRANSPORT.get(transport)
+    if cache is None:
+        cache = _BY_TRANSPORT[transport] = DiscoveryCache()
+    return cache
 
 
 def fetch_document(

@@ -18,7 +18,7 @@ from urllib.parse import quote_plus, urlencode
 
 import orjson
 
-from service.auth.discovery import DiscoveryCache, fetch_document, require_text, shared_discovery
+from service.auth.discovery import DiscoveryCache, fetch_document, require_text
 from service.auth.flow import AuthError, Credential, Renewal, excerpt_without, failure, with_headers
 from service.auth.static import basic_header
 from service.platforms.outcomes import OutcomeKind
@@ -197,8 +197,9 @@ class ClientCredentials(OAuth2Token):
 
 class PasswordGrant(OAuth2Token):
     """RFC 6749 §4.3 with the token endpoint from ``{issuer}/.well-known/openid-configuration``
-    (kept in a :class:`DiscoveryCache` shared by every tenant of the issuer). The client
-    authenticates with HTTP Basic of its id and secret as given."""
+    (kept in ``discovery``: pass :func:`~service.auth.discovery.shared_discovery` of the
+    transport to share it with every tenant of the issuer). The client authenticates with HTTP
+    Basic of its id and secret as given."""
 
     def __init__(
         self,
@@ -216,7 +217,7 @@ class PasswordGrant(OAuth2Token):
         self._client = basic_header(client_id, client_secret)
         self._secrets = (client_secret, username, password)
         self._form = {"grant_type": "password", "username": username, "password": password}
-        self._discovery = discovery if discovery is not None else shared_discovery()
+        self._discovery = discovery if discovery is not None else DiscoveryCache()
 
     @property
     def issuer(self) -> str:

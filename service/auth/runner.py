@@ -12,15 +12,16 @@ A request that gets no answer during a renewal ends in :class:`AuthError` carryi
 ``timeout`` or ``connection`` outcome the write itself would have had; the adapter's own
 request keeps raising :class:`TransportError`, as it would without authentication.
 
-Identical GETs without credentials (discovery documents) that are in flight at once, from any
-tenant, share one request: at start-up every tenant of an issuer asks for its discovery
-document at the same moment, before any of them could have filled the cache.
+Identical GETs without credentials (discovery documents) in flight at once over one transport,
+from any tenant, share one request: at start-up every tenant of an issuer asks for its
+discovery document at the same moment, before any of them could have filled the cache.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -28,17 +29,17 @@ from service.auth.flow import AuthError, Credential
 from service.platforms.outcomes import Outcome
 from service.transport import HttpRequest, HttpResponse, Transport, TransportError
 
-__all__ = ["Authenticator", "SharedGets"]
+__all__ = ["Authenticator", "SharedGets", "in_flight_gets"]
 
 _CREDENTIAL_HEADERS = frozenset({"authorization", "cookie"})
 
 
 @dataclass
 class SharedGets:
-    """In-flight GETs that carry no credential, by loop, URL and headers."""
+    """In-flight GETs that carry no credential, by URL and headers."""
 
-    _pending: dict[tuple[int, str, tuple[tuple[str, str], ...]], asyncio.Future[HttpResponse]] = (
-        field(default_factory=dict)
+    _pending: dict[tuple[str, tuple[tuple[str, str], ...]], asyncio.Future[HttpResponse]] = field(
+        default_factory=dict
     )
 
     @staticmethod
@@ -52,7 +53,7 @@ class SharedGets:
     ) -> HttpResponse:
         if not self.shareable(request):
             return await transport.send(request, timeout)
-        key = (id(asyncio.get_running_loop()), request.url, tuple(sorted(request.headers.items())))
+        key = (request.url, tuple(sorted(request.headers.items())))
         pending = self._pending.get(key)
         if pending is None:
             pending = asyncio.ensure_future(transport.send(request, timeout))
@@ -62,7 +63,7 @@ class SharedGets:
 
     def _settled(
         self,
-        key: tuple[int, str, tuple[tuple[str, str], ...]],
+        key: tuple[str, tuple[tuple[str, str], ...]],
         done: asyncio.Future[HttpResponse],
     ) -> None:
         self._pending.pop(key, None)
@@ -73,7 +74,15 @@ class SharedGets:
         return len(self._pending)
 
 
-_SHARED_GETS = SharedGets()
+_BY_TRANSPORT: weakref.WeakKeyDictionary[object, SharedGets] = weakref.WeakKeyDictionary()
+
+
+def in_flight_gets(transport: object) -> SharedGets:
+    """The in-flight GETs of every runner over ``transport`` (the process's pool)."""
+    gets = _BY_TRANSPORT.get(transport)
+    if gets is None:
+        gets = _BY_TRANSPORT[transport] = SharedGets()
+    return gets
 
 
 class Authenticator:
@@ -93,7 +102,7 @@ class Authenticator:
         self._transport = transport
         self._timeout = timeout
         self._clock = clock
-        self._shared_gets = shared_gets if shared_gets is not None else _SHARED_GETS
+        self._shared_gets = shared_gets if shared_gets is not None else in_flight_gets(transport)
         self._generation = 0
         """How many renewals have succeeded; tells a refusal of the current credential from
         a late refusal of one already replaced."""

@@ -9,6 +9,7 @@ from urllib.parse import parse_qs
 import pytest
 
 from service.auth import AuthError, ClientCredentials, DiscoveryCache, PasswordGrant
+from service.auth.discovery import shared_discovery
 from service.platforms.outcomes import OutcomeKind
 from service.transport import HttpRequest
 from tests.unit.auth_support import answer, drive
@@ -166,3 +167,12 @@ def test_discovery_failures_are_named_and_never_cached(discovery: Any, kind: Out
     assert (raised.value.outcome.kind, raised.value.outcome.reason) == (kind, "discovery_failed")
     if discovery.status != 200:
         assert cache.urls == frozenset()
+
+
+def test_flows_over_one_pool_share_its_cache_and_no_other() -> None:
+    class Pool:
+        """Stands for a transport: the cache is the pool's, whatever the pool is."""
+
+    first, second = Pool(), Pool()
+    assert shared_discovery(first) is shared_discovery(first)
+    assert shared_discovery(first) is not shared_discovery(second)
