@@ -21,9 +21,9 @@ from service.auth import (
 )
 from service.auth.runner import SharedGets
 from service.http_server import AppServer
-from service.platforms.genesys_gws import classify, is_session_refusal
+from service.platforms.genesys_gws.wire import classify, is_session_refusal
+from service.platforms.nice_cxone.simulator import AccessKey, NiceSimConfig, create_app
 from service.platforms.outcomes import OutcomeKind
-from service.simulators.nice_cxone import AccessKey, NiceSimConfig, create_app
 from service.transport import AiohttpTransport, HttpRequest, HttpResponse
 from tests.fixtures.genesys_gws import GWS_PASSWORD, GWS_USERNAME, GwsSim, serve_gws
 from tests.fixtures.nice import NICE_TENANT_ID, Sim

@@ -102,13 +102,19 @@ def test_a_host_document_without_a_host_is_transient_and_keeps_no_token() -> Non
 @pytest.mark.parametrize(
     ("access_token", "id_token", "expected"),
     [
-        (jwt({"tenantId": "t-1"}), None, "t-1"),
-        (jwt({"tenantId": "t-1"}), jwt({"tenantId": "t-2"}), "t-1"),
-        ("opaque", jwt({"tenantId": "t-2"}), "t-2"),
-        ("opaque", None, None),
+        (jwt({"tenantId": "t-access"}), None, "t-access"),
+        (jwt({"tenantId": "t-access"}), jwt({"tenantId": "t-id"}), "t-access"),
+        ("opaque-reference", jwt({"tenantId": "t-id"}), "t-id"),
+        ("opaque.with.dots", jwt({"tenantId": "t-id"}), "t-id"),
+        (jwt({"sub": "user"}), jwt({"tenantId": "t-id"}), "t-id"),
+        ("opaque-reference", None, None),
+        ("opaque-reference", "also-opaque", None),
+        ("opaque-reference", jwt({"sub": "user"}), None),
         ("a.!!!.c", "opaque", None),
         (jwt({"sub": "x"}), jwt({"tenantId": ""}), None),
     ],
 )
-def test_tenant_id_of(access_token: str, id_token: str | None, expected: str | None) -> None:
+def test_the_tenant_id_comes_from_the_access_token_else_the_id_token(
+    access_token: str, id_token: str | None, expected: str | None
+) -> None:
     assert tenant_id_of(access_token, id_token) == expected
