@@ -25,8 +25,9 @@ from dataclasses import dataclass
 
 from bench._server import process_context, raise_open_file_limit, use_uvloop
 from bench._vendor import VendorStub
-from service.auth import Authenticator, CxoneLogin, DiscoveryCache
+from service.auth import Authenticator, DiscoveryCache
 from service.auth.runner import SharedGets
+from service.platforms.nice_cxone.login import CxoneLogin
 from service.transport import AiohttpTransport, HttpRequest, HttpResponse
 
 

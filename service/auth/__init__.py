@@ -4,11 +4,11 @@ A flow (:mod:`service.auth.flow`) is a credential's state and a generator that r
 yielding requests and reading their answers, with no IO of its own; :mod:`service.auth.runner`
 drives flows over the transport. The flows: :class:`BasicAuth`, :class:`BearerToken` and
 :class:`ApiKeyHeader` (static), :class:`ClientCredentials` and :class:`PasswordGrant`
-(OAuth 2.0), :class:`CxoneLogin` (the password grant with CXone's discovery) and
-:class:`SessionCookie` (a session with cookies and a CSRF token).
+(OAuth 2.0, the password grant with OpenID discovery) and :class:`SessionCookie` (a session
+with cookies and a CSRF token). A platform extends them with what is its own (an API host its
+discovery names, what its login answers mean) in its package.
 """
 
-from service.auth.cxone import CxoneLogin
 from service.auth.discovery import DiscoveryCache, shared_discovery
 from service.auth.flow import AuthError, Credential, Renewal
 from service.auth.oauth2 import ClientCredentials, PasswordGrant
@@ -24,7 +24,6 @@ __all__ = [
     "BearerToken",
     "ClientCredentials",
     "Credential",
-    "CxoneLogin",
     "DiscoveryCache",
     "PasswordGrant",
     "Renewal",

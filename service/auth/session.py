@@ -1,5 +1,5 @@
 """A server-side session: a login request opens it, its cookies and CSRF token go back on
-every later request (Genesys GWS's servlet session is the model).
+every later request (a Java servlet session behind a load balancer is the model).
 
 The login answer's ``Set-Cookie`` headers make the cookie jar; ``X-CSRF-TOKEN`` holds a CSRF
 token and ``X-CSRF-HEADER`` names the header to return it in (``X-CSRF-TOKEN`` when unnamed).

@@ -15,13 +15,13 @@ from service.auth import (
     Authenticator,
     AuthError,
     BasicAuth,
-    CxoneLogin,
     DiscoveryCache,
     SessionCookie,
 )
 from service.auth.runner import SharedGets
 from service.http_server import AppServer
 from service.platforms.genesys_gws.wire import classify, is_session_refusal
+from service.platforms.nice_cxone.login import CxoneLogin
 from service.platforms.nice_cxone.simulator import AccessKey, NiceSimConfig, create_app
 from service.platforms.outcomes import OutcomeKind
 from service.transport import AiohttpTransport, HttpRequest, HttpResponse

@@ -1,7 +1,7 @@
 """The NICE CXone adapter: the login (discovery, the token) and the PUT, around the pure parts
-in ``wire``. The login is :class:`service.auth.CxoneLogin`, one per tenant, renewed at 80% of
-the token's lifetime and once on a 401 by the runner, one renewal at a time; its discovery
-documents are shared by every tenant on the same transport."""
+in ``wire``. The login is ``login.CxoneLogin``, one per tenant, renewed at 80% of the token's
+lifetime and once on a 401 by the runner, one renewal at a time; its discovery documents are
+shared by every tenant on the same transport."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from service.auth import Authenticator, AuthError, CxoneLogin, shared_discovery
+from service.auth import Authenticator, AuthError, shared_discovery
 from service.platforms.base import Delivery, WriteWindow
 from service.platforms.calls import outcome_of
+from service.platforms.nice_cxone.login import CxoneLogin
 from service.platforms.nice_cxone.settings import NiceCxoneSettings
 from service.platforms.nice_cxone.wire import PLATFORM, build_request, classify
 from service.platforms.outcomes import Outcome

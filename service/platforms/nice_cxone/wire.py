@@ -5,7 +5,7 @@ of single-key objects and an OAuth2 bearer token from the password grant. Hosts 
 hard-coded: the token endpoint comes from ``{issuer}/.well-known/openid-configuration`` and the
 API host from ``{issuer}/.well-known/cxone-configuration?tenantId=...``, with the tenant id read
 from the access token's claims or, when the access token is opaque, from the ``id_token`` the
-same answer carries; :class:`service.auth.CxoneLogin` is that login and applies the token. The
+same answer carries; ``login.CxoneLogin`` is that login and applies the token. The
 request builder and the outcome table are pure functions here; ``adapter`` does the IO around
 them.
 """

@@ -1,4 +1,4 @@
-"""NICE CXone's login: the password grant, then the API host the token's tenant lives on.
+"""The NICE CXone login: the password grant, then the API host the token's tenant lives on.
 
 CXone never hard-codes hosts. The token endpoint comes from the issuer's OpenID configuration
 and the API host from ``{issuer}/.well-known/cxone-configuration?tenantId=...``, whose tenant
@@ -9,19 +9,16 @@ tenants, so tenants sharing an issuer (and a CXone tenant) fetch each once.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Generator
 from urllib.parse import urlencode
 
-import orjson
-
 from service.auth.discovery import DiscoveryCache, fetch_document
 from service.auth.flow import Renewal, failure
-from service.auth.oauth2 import PasswordGrant, TokenAnswer
+from service.auth.oauth2 import PasswordGrant, TokenAnswer, claim
 from service.platforms.outcomes import OutcomeKind
 from service.transport import HttpRequest, HttpResponse
 
-__all__ = ["CxoneLogin", "claim", "tenant_id_of"]
+__all__ = ["CxoneLogin", "tenant_id_of"]
 
 
 class CxoneLogin(PasswordGrant):
@@ -99,15 +96,3 @@ class CxoneLogin(PasswordGrant):
 def tenant_id_of(access_token: str, id_token: str | None) -> str | None:
     """The tenant id discovery needs: the access token's claim first, then the id_token's."""
     return claim(access_token, "tenantId") or (claim(id_token, "tenantId") if id_token else None)
-
-
-def claim(token: str, name: str) -> str | None:
-    """Read a JWT claim without verifying the signature: we are the token's holder, not its
-    audience, and only need the routing hint the issuer put there."""
-    try:
-        payload = token.split(".")[1]
-        claims = orjson.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError):
-        return None
-    value = claims.get(name) if isinstance(claims, dict) else None
-    return str(value) if value else None

@@ -1,4 +1,4 @@
-"""CXone's login driven with canned answers: token endpoint, token, then the API host."""
+"""The NICE CXone login driven with canned answers: token endpoint, token, then the API host."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from service.auth import AuthError, CxoneLogin, DiscoveryCache
-from service.auth.cxone import tenant_id_of
+from service.auth import AuthError, DiscoveryCache
+from service.platforms.nice_cxone.login import CxoneLogin, tenant_id_of
 from service.platforms.outcomes import OutcomeKind
 from service.transport import HttpRequest
 from tests.unit.auth_support import answer, drive, jwt
