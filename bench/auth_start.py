@@ -10,8 +10,8 @@ does. Two ways in the same run, alternating round by round:
 - ``shared``: one discovery cache and one set of in-flight GETs for the process, as the
   service runs.
 
-Printed per way: requests by kind, wall time, and this process's CPU time (every thread) from
-the first login to the last, medians over the rounds.
+Printed per way: requests by kind (the most of any round), wall time, and this process's CPU
+time (every thread) from the first login to the last, medians over the rounds.
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def main() -> None:
     )
     print(f"{'':<11} {'openid':>7} {'cxone':>7} {'token':>7} {'wall s':>7} {'CPU s':>7}")
     for label, done in runs.items():
-        counts = done[0].counts
+        counts = Counter({kind: max(r.counts[kind] for r in done) for kind in done[0].counts})
         wall = statistics.median(r.wall for r in done)
         cpu = statistics.median(r.cpu for r in done)
         print(

@@ -13,8 +13,9 @@ A request that gets no answer during a renewal ends in :class:`AuthError` carryi
 request keeps raising :class:`TransportError`, as it would without authentication.
 
 Identical GETs without credentials (discovery documents) in flight at once over one transport,
-from any tenant, share one request: at start-up every tenant of an issuer asks for its
-discovery document at the same moment, before any of them could have filled the cache.
+from any tenant, share one request, and a 200 answer serves them for a second more: at start-up
+every tenant of an issuer asks for its discovery document at the same moment, before any of
+them could have filled the cache.
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ _CREDENTIAL_HEADERS = frozenset({"authorization", "cookie"})
 class SharedGets:
     """In-flight GETs that carry no credential, by URL and headers."""
 
+    linger: float = 1.0
+    """Seconds a 200 answer keeps serving the same GET after it came. The flows that asked
+    fill their discovery cache only when they next run; a flow asking in between would
+    otherwise send the request again. Anything else is forgotten at once, so the next flow
+    asks again."""
     _pending: dict[tuple[str, tuple[tuple[str, str], ...]], asyncio.Future[HttpResponse]] = field(
         default_factory=dict
     )
@@ -66,9 +72,19 @@ class SharedGets:
         key: tuple[str, tuple[tuple[str, str], ...]],
         done: asyncio.Future[HttpResponse],
     ) -> None:
-        self._pending.pop(key, None)
-        if not done.cancelled():
-            done.exception()  # retrieved here too, for when every waiter has gone
+        failed = done.cancelled() or done.exception() is not None
+        if failed or done.result().status != 200 or self.linger <= 0:
+            self._pending.pop(key, None)
+        else:
+            done.get_loop().call_later(self.linger, self._forget, key, done)
+
+    def _forget(
+        self,
+        key: tuple[str, tuple[tuple[str, str], ...]],
+        done: asyncio.Future[HttpResponse],
+    ) -> None:
+        if self._pending.get(key) is done:
+            del self._pending[key]
 
     def __len__(self) -> int:
         return len(self._pending)

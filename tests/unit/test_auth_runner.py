@@ -212,7 +212,6 @@ async def test_tenants_of_one_issuer_starting_together_fetch_its_documents_once(
     assert {r.status for r in await asyncio.gather(*calls)} == {204}
     assert vendor.asked["https://idp.example/.well-known/openid-configuration"] == 1
     assert vendor.asked[TOKEN_URL] == 100  # each tenant's own credentials, each its own token
-    assert len(shared) == 0
 
 
 async def test_a_get_carrying_credentials_is_never_shared() -> None:
@@ -225,3 +224,23 @@ async def test_a_get_carrying_credentials_is_never_shared() -> None:
     await asyncio.gather(*calls)
     assert vendor.asked[request.url] == 3
     assert len(shared) == 0
+
+
+async def test_a_discovery_answer_serves_a_flow_that_asks_just_after_it_came() -> None:
+    """The flows that asked fill their cache only when they next run; one that asks in
+    between must not cause a second request."""
+    vendor, shared = FakeVendor(), SharedGets()
+    request = HttpRequest("GET", "https://idp.example/.well-known/openid-configuration")
+    first = await shared.send(vendor, request, 1.0)
+    second = await shared.send(vendor, request, 1.0)
+    assert first is second
+    assert vendor.asked[request.url] == 1
+
+
+async def test_a_failed_discovery_is_asked_again_at_once() -> None:
+    vendor, shared = FakeVendor(), SharedGets()
+    request = HttpRequest("GET", "https://idp.example/.well-known/other")
+    vendor.api = lambda _: answer(503)
+    await shared.send(vendor, request, 1.0)
+    await shared.send(vendor, request, 1.0)
+    assert vendor.asked[request.url] == 2
