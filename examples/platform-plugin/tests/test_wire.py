@@ -6,18 +6,13 @@ from datetime import UTC, datetime
 
 import orjson
 import pytest
+from pydantic import SecretStr
 from service.platforms.base import Delivery
 from service.platforms.outcomes import Outcome, OutcomeKind
 from service.transport import HttpRequest, HttpResponse
 
 from acme_notes_enricher.settings import AcmeNotesSettings
-from acme_notes_enricher.wire import (
-    Token,
-    build_request,
-    classify,
-    read_token,
-    token_request,
-)
+from acme_notes_enricher.wire import build_request, classify
 
 NOW = datetime(2026, 11, 20, 10, 30, tzinfo=UTC)
 SETTINGS = AcmeNotesSettings.model_validate(
@@ -44,7 +39,7 @@ def _delivery(ref: dict[str, str]) -> Delivery:
 
 
 def test_the_request_addresses_the_note_and_carries_the_fields() -> None:
-    request = build_request(SETTINGS, _delivery({"note_id": "N 7/1"}), "tok")
+    request = build_request(SETTINGS, _delivery({"note_id": "N 7/1"}))
     assert isinstance(request, HttpRequest)
     assert request.method == "PATCH"
     assert request.url == (
@@ -53,11 +48,11 @@ def test_the_request_addresses_the_note_and_carries_the_fields() -> None:
     assert request.body is not None
     assert orjson.loads(request.body) == {"fields": {"Sentiment": "positive", "Score": 0.8}}
     assert request.headers["Idempotency-Key"] == "acme:call-1:3"
-    assert request.headers["Authorization"] == "Bearer tok"
+    assert "Authorization" not in request.headers  # the authenticator adds it
 
 
 def test_an_event_without_a_note_id_is_a_permanent_refusal() -> None:
-    outcome = build_request(SETTINGS, _delivery({"contact_id": "42"}), "tok")
+    outcome = build_request(SETTINGS, _delivery({"contact_id": "42"}))
     assert isinstance(outcome, Outcome)
     assert (outcome.kind, outcome.reason) == (OutcomeKind.PERMANENT, "missing_routing")
 
@@ -89,28 +84,6 @@ def test_outcome_table(
     assert (outcome.kind, outcome.reason, outcome.retry_after) == (kind, reason, retry_after)
 
 
-def test_the_login_is_client_credentials_in_basic() -> None:
-    request = token_request(SETTINGS)
-    assert (request.method, request.url) == ("POST", "https://api.acmenotes.example/oauth/token")
-    assert request.headers["Authorization"] == "Basic ZW5yaWNoZXI6czNjcmV0"  # enricher:s3cret
-    assert request.body == b"grant_type=client_credentials"
-
-
-@pytest.mark.parametrize(
-    ("status", "body", "expected"),
-    [
-        (200, b'{"access_token": "t", "expires_in": 60}', Token("t", 60.0)),
-        (200, b"{}", (OutcomeKind.RETRY, "token_unreadable")),
-        (401, b'{"error": "invalid_client"}', (OutcomeKind.PERMANENT, "invalid_client")),
-        (403, b"", (OutcomeKind.PERMANENT, "auth_failed")),
-        (429, b"", (OutcomeKind.RETRY, "token_endpoint_unavailable")),
-        (502, b"", (OutcomeKind.RETRY, "token_endpoint_unavailable")),
-    ],
-)
-def test_login_answers(status: int, body: bytes, expected: object) -> None:
-    token = read_token(HttpResponse(status, {}, body))
-    if isinstance(token, Outcome):
-        assert (token.kind, token.reason) == expected
-        assert token.error_class == "AuthError"
-    else:
-        assert token == expected
+def test_every_form_of_the_secret_on_the_wire_is_scrubbed() -> None:
+    settings = SETTINGS.model_copy(update={"client_secret": SecretStr("a b+c")})
+    assert settings.secret_values() == ["a b+c", "ZW5yaWNoZXI6YStiJTJCYw=="]  # enricher:a+b%2Bc

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Annotated, ClassVar
+from urllib.parse import quote_plus
 
 from pydantic import Field, SecretStr, StringConstraints
 from service.platforms.spec import PlatformSettings
-from service.tenant_fields import HttpUrl, RequestWindow, basic_credential
+from service.tenant_fields import HttpUrl, RequestWindow
 
 __all__ = ["AcmeNotesSettings"]
 
@@ -33,5 +35,8 @@ class AcmeNotesSettings(PlatformSettings):
         return RequestWindow(self.requests_per_minute, 60.0)
 
     def secret_values(self) -> list[str]:
-        # The token request's Basic header carries the secret too.
-        return [*super().secret_values(), basic_credential(self.client_id, self.client_secret)]
+        # The login's Basic header carries the secret too, form-encoded first (RFC 6749
+        # §2.3.1), as service.auth.ClientCredentials sends it.
+        secret = self.client_secret.get_secret_value()
+        pair = f"{quote_plus(self.client_id)}:{quote_plus(secret)}"
+        return [secret, base64.b64encode(pair.encode()).decode()]

@@ -14,11 +14,12 @@ simulator (``/_sim/faults``, ``/_sim/latency``, ``/_sim/requests``).
 from __future__ import annotations
 
 import base64
+import binascii
 import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote_plus
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
@@ -74,16 +75,30 @@ def _error(status: int, code: str) -> JSONResponse:
     return JSONResponse({"error": code}, status_code=status)
 
 
+def _basic_client(header: str) -> tuple[str, str]:
+    """The client's id and secret from HTTP Basic, each form-encoded before the two were
+    joined (RFC 6749 §2.3.1); empty when the header is not Basic or does not decode."""
+    if not header.startswith("Basic "):
+        return "", ""
+    try:
+        given = base64.b64decode(header[6:], validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return "", ""
+    client_id, _, client_secret = given.partition(":")
+    return unquote_plus(client_id), unquote_plus(client_secret)
+
+
 async def issue_token(request: Request) -> Response:
     sim = _state(request)
-    expected = f"{sim.config.client_id}:{sim.config.client_secret}".encode()
-    header = request.headers.get("authorization", "")
-    given = base64.b64decode(header[6:]) if header.startswith("Basic ") else b""
+    client_id, client_secret = _basic_client(request.headers.get("authorization", ""))
     # Read by hand: Starlette's form parser needs a package the enricher does not install.
     form = dict(parse_qsl((await request.body()).decode("utf-8", errors="replace")))
     if form.get("grant_type") != "client_credentials":
         return _error(400, "unsupported_grant_type")
-    if not secrets.compare_digest(given, expected):
+    config = sim.config
+    if client_id != config.client_id or not secrets.compare_digest(
+        client_secret.encode(), config.client_secret.encode()
+    ):
         return _error(401, "invalid_client")
     token = secrets.token_urlsafe(24)
     sim.tokens.add(token)

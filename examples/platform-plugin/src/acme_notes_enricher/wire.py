@@ -2,106 +2,40 @@
 answer means.
 
 ``PATCH {base_url}/v2/workspaces/{workspace}/notes/{note_id}/fields`` with a JSON object of the
-mapped fields and an OAuth2 bearer token (client credentials, ``POST {base_url}/oauth/token``).
+mapped fields and an OAuth2 bearer token (client credentials, ``POST {base_url}/oauth/token``,
+which ``service.auth`` runs).
 A note is addressed by the producer's own id, ``ref.note_id`` in the events. Nothing here does
 IO, so both tables are tested without a network.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 import orjson
 from service.backoff import parse_retry_after
 from service.platforms.base import Delivery, classify_http, excerpt
 from service.platforms.outcomes import Outcome, OutcomeKind
-from service.tenant_fields import basic_credential
 from service.transport import HttpRequest, HttpResponse
 
 from acme_notes_enricher.settings import AcmeNotesSettings
 
-__all__ = [
-    "PLATFORM",
-    "ROUTING_KEY",
-    "Token",
-    "build_request",
-    "classify",
-    "read_token",
-    "token_failure",
-    "token_request",
-]
+__all__ = ["PLATFORM", "ROUTING_KEY", "build_request", "classify", "token_url"]
 
 PLATFORM = "acme-notes"
 ROUTING_KEY = "note_id"
 """The ``ref`` key events address a note by."""
 
 
-@dataclass(frozen=True)
-class Token:
-    value: str
-    expires_in: float
-    """Seconds from when it was issued."""
+def token_url(settings: AcmeNotesSettings) -> str:
+    """Where the client-credentials login goes (``service.auth.ClientCredentials`` sends it)."""
+    return settings.base_url.rstrip("/") + "/oauth/token"
 
 
-def token_request(settings: AcmeNotesSettings) -> HttpRequest:
-    """OAuth2 client credentials: the client's id and secret as HTTP Basic."""
-    credential = basic_credential(settings.client_id, settings.client_secret)
-    return HttpRequest(
-        "POST",
-        settings.base_url.rstrip("/") + "/oauth/token",
-        {
-            "Authorization": f"Basic {credential}",
-            "Content-Type": "application/x-www-form-urlencoded",
-            "Accept": "application/json",
-        },
-        urlencode({"grant_type": "client_credentials"}).encode(),
-    )
-
-
-def read_token(response: HttpResponse) -> Token | Outcome:
-    """The token the answer carries, or what the delivery that needed it ends in."""
-    if response.status != 200:
-        return token_failure(response)
-    try:
-        body = orjson.loads(response.body)
-        return Token(str(body["access_token"]), float(body.get("expires_in", 3600)))
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-        return Outcome(
-            OutcomeKind.RETRY,
-            "token_unreadable",
-            status=response.status,
-            excerpt=excerpt(response.body),
-            error_class="AuthError",
-        )
-
-
-def token_failure(response: HttpResponse) -> Outcome:
-    """A refused login is a configuration error, loud and not retried; the token endpoint's
-    outages are transient like any other."""
-    if response.status >= 500 or response.status == 429:
-        return Outcome(
-            OutcomeKind.RETRY,
-            "token_endpoint_unavailable",
-            status=response.status,
-            excerpt=excerpt(response.body),
-            error_class="AuthError",
-        )
-    return Outcome(
-        OutcomeKind.PERMANENT,
-        "invalid_client" if response.status in (400, 401) else "auth_failed",
-        status=response.status,
-        excerpt=excerpt(response.body),
-        error_class="AuthError",
-    )
-
-
-def build_request(
-    settings: AcmeNotesSettings, delivery: Delivery, token: str
-) -> HttpRequest | Outcome:
-    """The PATCH for one delivery, or a permanent Outcome when the event does not say which
-    note."""
+def build_request(settings: AcmeNotesSettings, delivery: Delivery) -> HttpRequest | Outcome:
+    """The PATCH for one delivery (the authenticator adds the token), or a permanent Outcome
+    when the event does not say which note."""
     note_id = delivery.ref.get(ROUTING_KEY)
     if not note_id:
         return Outcome(
@@ -118,7 +52,6 @@ def build_request(
         "PATCH",
         url,
         {
-            "Authorization": f"Bearer {token}",
             "Content-Type": "application/json",
             # Acme Notes drops a write whose key it has already applied.
             "Idempotency-Key": delivery.idempotency_key,
