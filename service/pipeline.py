@@ -8,7 +8,7 @@ caused is done (delivered, held in the ledger, parked in a retry topic, or writt
 and commits only ever cover the contiguous completed prefix of a partition
 (:mod:`service.offsets`). While a lane's vendor is not taking calls, a new record for it is
 parked before it is merged, and merged when it comes back: an outage then costs the ledger
-nothing, and the merge does not care about order (:meth:`Lane.spill_early`).
+nothing, and the merge does not care about order (:meth:`Lane.park_early`).
 
 Retry-topic partitions are read by the same consumer: a record that is not yet due pauses its
 partition (seeking back to it) until it is, so nothing is busy-polled and the order within a tier
@@ -39,7 +39,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from service import __version__
 from service.delivery.dead_letter import DeadLetter, DeadLetterSink, RecordSink
 from service.delivery.fit import OMITTED, VALUE_SIZE, is_omitted
-from service.delivery.lanes import Lanes, Settlement, SettlementKind
+from service.delivery.lanes import Dead, Lanes, Parked, Settlement
 from service.delivery.originals import OriginalReader
 from service.delivery.privacy import MASKED_HEADER, mask_fields, masked_fields
 from service.delivery.retry_topics import Origin, origin_of, parked_headers
@@ -288,7 +288,9 @@ class Pipeline:
         tenant = self._tenants[event.tenant]
         kind = "retry" if origin.is_retry else event.type
         self._consumed(event.tenant, tenant.platform, kind).inc()
-        settlement = self._lanes.spill_early(event.tenant, event.interaction_id, origin)
+        settlement: Settlement | None = self._lanes.park_early(
+            event.tenant, event.interaction_id, origin
+        )
         if settlement is None:
             holding = self._holding
             holding[event.tenant] = holding.get(event.tenant, 0) + 1
@@ -393,20 +395,19 @@ class Pipeline:
                     interaction_id=interaction_id,
                     revision=settlement.revision,
                 )
-        if settlement.kind is SettlementKind.PARK:
+        if isinstance(settlement, Parked):
             await self._park(record, origin, tenant, settlement)
-        elif settlement.kind is SettlementKind.DEAD:
+        elif isinstance(settlement, Dead):
             await self._bury(record, origin, tenant, interaction_id, settlement)
 
-    async def _park(self, record: Any, origin: Origin, tenant: str, settlement: Settlement) -> None:
-        tier = self._tiers[settlement.tier or 0]
-        now = self._now()
+    async def _park(self, record: Any, origin: Origin, tenant: str, settlement: Parked) -> None:
+        tier = self._tiers[settlement.tier]
         headers = parked_headers(
             record.headers or (),
             origin,
-            due_at=settlement.due_at or now.timestamp() + tier.delay,
+            due_at=settlement.due_at,
             attempts=settlement.attempts,
-            first_failure_at=settlement.first_failure_at or now,
+            first_failure_at=settlement.first_failure_at or self._now(),
             reason=settlement.reason,
         )
         await self._parking.send(tier.topic, record.key, record.value, headers)
@@ -423,7 +424,7 @@ class Pipeline:
         origin: Origin,
         tenant: str,
         interaction_id: str,
-        settlement: Settlement,
+        settlement: Dead,
     ) -> None:
         outcome = settlement.outcome
         self._metrics.dead_lettered.labels(tenant, settlement.platform, settlement.reason).inc()

@@ -1,0 +1,487 @@
+"""One lane: the queue, coalescing and the pump of one (tenant, platform).
+
+Work enters as a *slot* per interaction. A slot holds every record waiting on that interaction;
+a change that arrives while the slot is queued or backing off joins it (many changes, one call
+with the latest snapshot), and one that arrives while its call is in flight is served by a
+follow-up call. So there is never more than one call in flight per interaction, while any
+number of interactions are in flight per partition.
+
+The lane decides nothing about the vendor or a failed record itself: it asks its
+:class:`~service.delivery.governor.Governor` whether it may call, and
+:mod:`service.delivery.retry_policy` what becomes of a record that was not delivered or may not
+wait. Parking settles records at once as "park in the retry topic", so a slow or failing
+vendor cannot hold offsets, memory or capacity that other lanes need.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections import deque
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import structlog
+
+from service.backoff import full_jitter
+from service.delivery import retry_policy as policy
+from service.delivery.attempt import Attempt, AttemptKind, Ledgerish, attempt_delivery, next_lease
+from service.delivery.governor import Clearance, GovernorConfig, governor_for
+from service.delivery.lane_config import LaneConfig, LaneStatus
+from service.delivery.lane_metrics import LaneFigures, LaneMetrics
+from service.delivery.retry_topics import Origin
+from service.delivery.settlement import Parked, Settlement
+from service.delivery.slots import Slot, Waiter, settle_delivered, settle_failed, settle_parked
+from service.metrics import Metrics
+from service.platforms.base import PlatformAdapter
+from service.platforms.outcomes import Outcome, OutcomeKind
+from service.tenants import Tenant
+
+__all__ = ["AttemptHook", "Lane", "LaneConfig", "LaneStatus"]
+
+log = structlog.get_logger("enricher.lanes")
+
+_LEASE_POLL_BASE = 0.02
+_LEASE_POLL_CAP = 1.0
+"""An attempt that finds the lease held looks again after a jittered, growing pause, never
+later than the lease's end: the holder's call usually ends within the vendor's latency."""
+
+OVER_SHARE = "lane_over_share"
+
+AttemptHook = Callable[[str, str, str, Attempt, datetime], None]
+"""Told ``(tenant, interaction_id, platform, attempt, ended_at)`` whenever an attempt ends, so
+an operator can see the last outcomes of one interaction without searching logs."""
+
+
+class Lane:
+    def __init__(
+        self,
+        tenant_name: str,
+        tenant: Tenant,
+        adapter: PlatformAdapter,
+        ledger: Ledgerish,
+        *,
+        metrics: Metrics,
+        config: LaneConfig,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        rng: random.Random | None = None,
+        on_attempt: AttemptHook | None = None,
+    ) -> None:
+        self.tenant_name = tenant_name
+        self.platform = adapter.platform
+        self._tenant = tenant
+        self._adapter = adapter
+        self._ledger = ledger
+        self._metrics = LaneMetrics(metrics, tenant_name, self.platform)
+        self._config = config
+        self._rules = policy.RetryRules(
+            config.tiers, tenant.delivery.max_attempts, config.max_delay, config.max_pause
+        )
+        self._clock = clock
+        self._wall = wall_clock
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self._on_attempt = on_attempt
+        self._governor = governor_for(
+            tenant,
+            GovernorConfig(
+                config.breaker_failures,
+                config.breaker_cool_down,
+                config.initial_limit,
+                config.max_pause,
+                wait_out=config.tiers[0].delay,
+            ),
+            clock(),
+        )
+        self._slots: dict[str, Slot] = {}
+        self._queue: deque[Slot] = deque()
+        self._in_flight = 0
+        self._busy_since = 0.0
+        self._timeout = tenant.delivery.timeout.total_seconds()
+        self._stall_after = max(0.1, self._timeout / 4)
+        self._timers: set[asyncio.TimerHandle] = set()
+        self._calls: set[asyncio.Task[None]] = set()
+        self._wakeup = asyncio.Event()
+        self._pump: asyncio.Task[None] | None = None
+        self._closed = False
+        self.last_activity = 0.0
+        """When a vendor call last ended (monotonic): the liveness watchdog's sign of life."""
+        self.publish_gauges()
+
+    # -- intake -------------------------------------------------------------------------------
+
+    def submit(self, interaction_id: str, origin: Origin) -> asyncio.Future[Settlement]:
+        """Queue ``interaction_id`` for delivery; the future settles the record that asked."""
+        future: asyncio.Future[Settlement] = asyncio.get_running_loop().create_future()
+        waiter = Waiter(origin, future)
+        slot = self._slots.get(interaction_id)
+        if slot is not None:
+            slot.waiters.append(waiter)
+            return future
+        now = self._clock()
+        reason = self._refusal(now)
+        if reason is not None:
+            self._park([waiter], reason)
+            return future
+        slot = Slot(interaction_id, now, [waiter])
+        self._slots[interaction_id] = slot
+        self._enqueue(slot)
+        return future
+
+    def park_early(self, interaction_id: str, origin: Origin) -> Parked | None:
+        """The settlement :meth:`submit` would give a new record at once because the vendor is
+        not taking calls, or None (:func:`~service.delivery.retry_policy.parks_before_merge`).
+        Asked before the merge; a record that would join its interaction's slot is never
+        parked early."""
+        if interaction_id in self._slots:
+            return None
+        reason = self._refusal(self._clock())
+        if reason is None or not policy.parks_before_merge(reason, self._governor.operator_paused):
+            return None
+        self._metrics.parked(reason)
+        return self._parked_without_call(origin, reason, self._wall())
+
+    def _refusal(self, now: float) -> str | None:
+        """Why a new interaction may not wait in this lane now, if it may not; a stalled lane
+        parks its newest waiting beyond its limit as well."""
+        limit = self._governor.limit
+        reason = policy.refusal(
+            policy.Intake(
+                self._governor.refusal(now),
+                len(self._slots),
+                self._config.queue_limit,
+                self._stalled(now),
+                len(self._queue),
+                limit,
+            )
+        )
+        if reason == policy.STALLED:
+            self._park_beyond(limit, reason)
+        return reason
+
+    def _enqueue(self, slot: Slot) -> None:
+        self._queue.append(slot)
+        self._wake()
+
+    # -- operator controls and status -------------------------------------------------------------
+
+    def pause(self) -> None:
+        """Stop calling the vendor. Waiting work is parked in its retry tier rather than held:
+        held records would pin their partitions' commits and the pipeline's capacity for as
+        long as the pause lasts, and look like a hang to the liveness watchdog."""
+        self._governor.pause()
+        self._park_beyond(0, "lane_paused")
+        self.publish_gauges()
+
+    def resume(self) -> None:
+        self._governor.resume()
+        self.publish_gauges()
+        self._wake()
+
+    def status(self) -> LaneStatus:
+        now = self._clock()
+        governor = self._governor
+        paused_for = governor.paused_for(now)
+        return LaneStatus(
+            tenant=self.tenant_name,
+            platform=self.platform,
+            limit=governor.limit,
+            max_concurrency=governor.max_concurrency,
+            in_flight=self._in_flight,
+            queued=len(self._queue),
+            rate_per_second=governor.rate,
+            breaker=governor.breaker_state(now).value,
+            paused_until=(self._wall() + timedelta(seconds=paused_for) if paused_for > 0 else None),
+            paused_by_operator=governor.operator_paused,
+            oldest_waiting_seconds=round(self._oldest_age(now), 3),
+        )
+
+    def _oldest_age(self, now: float) -> float:
+        return now - min((s.since for s in self._slots.values()), default=now)
+
+    def _stalled(self, now: float) -> bool:
+        """Calls are in flight and none has ended for a quarter of the delivery timeout: the
+        vendor is not answering, though no call has failed yet to tell the breaker."""
+        if self._in_flight == 0:
+            return False
+        return now - max(self.last_activity, self._busy_since) > self._stall_after
+
+    def takes_work(self) -> bool:
+        """Whether a new interaction would wait for a call now, rather than be parked at once:
+        the breaker is closed and the lane neither paused nor stalled."""
+        now = self._clock()
+        return self._governor.takes_work(now) and not self._stalled(now)
+
+    def behind(self) -> bool:
+        """The interaction at the head of the queue has waited longer than a quarter of the
+        delivery timeout (the stall rule's measure): the vendor takes work more slowly than it
+        arrives, so what waits at the back has a long wait ahead."""
+        return bool(self._queue) and self._clock() - self._queue[0].since > self._stall_after
+
+    def publish_gauges(self, *, force: bool = False) -> None:
+        """Called on the pipeline's commit tick and on operator actions, not per call; an idle
+        lane that already showed its figures is skipped unless ``force``
+        (:mod:`service.delivery.lane_metrics`)."""
+        now = self._clock()
+        governor = self._governor
+        figures = LaneFigures(
+            governor.limit,
+            self._in_flight,
+            len(self._queue),
+            governor.breaker_open(now),
+            governor.paused(now),
+        )
+        self._metrics.publish(
+            figures, not self._slots and not force, lambda: self._oldest_age(now)
+        )
+
+    # -- parking --------------------------------------------------------------------------------
+
+    def park_newest(self, records: int) -> int:
+        """Park the newest waiting interactions until ``records`` records are parked or none
+        waits, so another tenant's record can enter a full pipeline
+        (:mod:`service.delivery.fair_share`). Calls in flight or backing off are not touched.
+        Returns how many records were parked."""
+        newest: list[Slot] = []
+        given = 0
+        while self._queue and given < records:
+            slot = self._queue.pop()
+            newest.append(slot)
+            given += sum(1 for waiter in slot.waiters if not waiter.future.done())
+        if newest:
+            self._park_slots(newest, OVER_SHARE)
+            self.publish_gauges()
+        return given
+
+    def _park_beyond(self, keep: int, reason: str) -> None:
+        """Park the newest waiting interactions beyond ``keep``; the oldest keep their turn."""
+        self._park_slots([self._queue.pop() for _ in range(len(self._queue) - keep)], reason)
+
+    def _park_slots(self, newest_first: list[Slot], reason: str) -> None:
+        for slot in reversed(newest_first):  # parked in the order they arrived
+            self._park(slot.waiters, reason)
+            slot.waiters = []
+            self._drop(slot)
+
+    def _park(self, waiters: list[Waiter], reason: str) -> None:
+        """Park without a call (:func:`~service.delivery.retry_policy.park_without_call`)."""
+        self._metrics.parked(reason)
+        now = self._wall()
+        settle_parked(waiters, lambda origin: self._parked_without_call(origin, reason, now))
+
+    def _parked_without_call(self, origin: Origin, reason: str, now: datetime) -> Parked:
+        paused_for = self._governor.paused_for(self._clock())
+        park = policy.park_without_call(self._rules, origin.tier, now.timestamp(), paused_for)
+        first = origin.first_failure_at
+        return Parked(
+            self.platform,
+            reason,
+            park.tier,
+            park.due_at,
+            attempts=origin.attempts,
+            first_failure_at=first,
+            last_failure_at=first and now,
+        )
+
+    # -- the pump -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._pump is None:
+            self._pump = asyncio.create_task(self._run(), name=f"lane-{self.tenant_name}")
+
+    async def close(self) -> None:
+        """Stop calling the vendor; records still waiting are left unsettled (their offsets are
+        not committed, so they are read again after a restart or by the next owner)."""
+        self._closed = True
+        for timer in self._timers:
+            timer.cancel()
+        tasks = [t for t in (self._pump, *self._calls) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for slot in self._slots.values():
+            for waiter in slot.waiters:
+                waiter.future.cancel()
+
+    def _wake(self) -> None:
+        self._wakeup.set()
+
+    def _wake_at(self, when: float) -> None:
+        asyncio.get_running_loop().call_later(max(0.0, when - self._clock()), self._wake)
+
+    async def _run(self) -> None:
+        while not self._closed:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            self._dispatch()
+
+    def _dispatch(self) -> None:
+        now = self._clock()
+        governor = self._governor
+        queue = self._queue
+        while queue and self._in_flight < governor.limit:
+            clearance = governor.clearance(now)
+            if clearance is not Clearance.CALL:
+                if clearance is Clearance.WAIT:
+                    self._wake_at(governor.resumes_at)
+                elif clearance is not Clearance.PROBING:  # the probe's result wakes the pump
+                    self._park_beyond(0, clearance.value)
+                    self.publish_gauges()
+                return
+            slot = queue[0]
+            if all(w.future.done() for w in slot.waiters):
+                # Every record that wanted this (a revoked partition, a stopped pipeline) is
+                # gone: the next event for the interaction will queue it again.
+                queue.popleft()
+                self._drop(slot)
+                continue
+            wait = governor.take(now)
+            if wait > 0:
+                self._wake_at(now + wait)
+                return
+            queue.popleft()
+            if self._in_flight == 0:
+                self._busy_since = now
+            self._in_flight += 1
+            task = asyncio.create_task(self._call(slot, now))
+            self._calls.add(task)
+            task.add_done_callback(self._calls.discard)
+
+    async def _call(self, slot: Slot, taken_at: float) -> None:
+        covered = list(slot.waiters)
+        try:
+            result = await attempt_delivery(
+                self._ledger,
+                self._tenant,
+                self._adapter,
+                self.tenant_name,
+                slot.interaction_id,
+                now=self._wall(),
+                lease=next_lease(self._timeout),
+            )
+        except Exception as exc:  # the ledger failed: the pipeline treats this as fatal
+            for waiter in covered:
+                if not waiter.future.done():
+                    waiter.future.set_exception(exc)
+            self._after_round(slot, covered)
+            return
+        finally:
+            self._in_flight -= 1
+            self.last_activity = self._clock()
+            self._wake()
+        now = self._clock()
+        if not result.called:  # held, already delivered, or leased elsewhere
+            self._governor.unused(now, taken_at)
+            if result.kind is AttemptKind.LEASED:
+                self._wait_for_lease(slot, result.wait)
+                return
+            if result.kind is AttemptKind.HELD:
+                self._metrics.held.inc()
+        else:
+            self._observe(now, result)
+        self._report(slot.interaction_id, result)
+        if result.kind is AttemptKind.FAILED:
+            self._failed(slot, covered, result)
+            return
+        settle_delivered(covered, slot, self.platform, result)
+        self._after_round(slot, covered)
+
+    def _failed(self, slot: Slot, covered: list[Waiter], result: Attempt) -> None:
+        """Call again in process, or settle every record the call covered as the retry
+        policy says (:func:`~service.delivery.retry_policy.decide`)."""
+        outcome = result.outcome or Outcome(OutcomeKind.RETRY, "no_outcome")
+        slot.attempts += 1
+        wall = self._wall()
+        slot.first_failure_at = slot.first_failure_at or wall
+        config = self._config
+        failure = policy.Failure(
+            outcome,
+            slot.attempts,
+            -1,
+            self._governor.vendor_down(),
+            wall.timestamp(),
+            full_jitter(slot.attempts, config.base_delay, config.max_delay, self._rng),
+            may_retry=not self._closed,
+        )
+        verdict = policy.decide(self._rules, failure)
+        if isinstance(verdict, policy.Retry):
+            self._metrics.retried(outcome.reason)
+            self._later(verdict.delay, self._retry, slot)
+            return
+        settle_failed(
+            covered,
+            slot,
+            platform=self.platform,
+            result=result,
+            rules=self._rules,
+            failure=failure,
+            wall=wall,
+        )
+        self._after_round(slot, covered)
+
+    def _report(self, interaction_id: str, result: Attempt) -> None:
+        """Tell the hook; a failing hook must not leave this round's records unsettled."""
+        if self._on_attempt is None:
+            return
+        try:
+            self._on_attempt(self.tenant_name, interaction_id, self.platform, result, self._wall())
+        except Exception:
+            log.exception("attempt_hook_failed", tenant=self.tenant_name, platform=self.platform)
+
+    def _later(self, delay: float, callback: Callable[[Slot], None], slot: Slot) -> None:
+        """A timer that :meth:`close` can cancel."""
+
+        def fire() -> None:
+            self._timers.discard(handle)
+            callback(slot)
+
+        handle = asyncio.get_running_loop().call_later(delay, fire)
+        self._timers.add(handle)
+
+    def _wait_for_lease(self, slot: Slot, held_for: float) -> None:
+        """Another attempt holds the interaction's lease: look again later, without a call
+        slot and without settling anyone, since the holder's acknowledgement may cover this
+        change, and if it does not, the next look sends it."""
+        self._metrics.lease_waits.inc()
+        slot.lease_waits += 1
+        pause = full_jitter(slot.lease_waits, _LEASE_POLL_BASE, _LEASE_POLL_CAP, self._rng)
+        self._later(max(0.005, min(held_for, pause)), self._retry, slot)
+
+    def _retry(self, slot: Slot) -> None:
+        if not self._closed:
+            self._queue.append(slot)
+            self._wake()
+
+    def _after_round(self, slot: Slot, covered: list[Waiter]) -> None:
+        """Records that joined during the call get a round of their own: their change may not
+        be in the snapshot that was sent."""
+        slot.waiters = [w for w in slot.waiters if w not in covered and not w.future.done()]
+        slot.attempts = 0
+        slot.first_failure_at = None
+        slot.lease_waits = 0
+        if slot.waiters and not self._closed:
+            slot.since = self._clock()
+            self._enqueue(slot)
+        else:
+            self._drop(slot)
+
+    def _drop(self, slot: Slot) -> None:
+        if self._slots.get(slot.interaction_id) is slot:
+            del self._slots[slot.interaction_id]
+
+    def _observe(self, now: float, result: Attempt) -> None:
+        """Tell the governor what a call did, and count it."""
+        self._metrics.called(result)
+        paused = self._governor.observe(now, result, self._in_flight + 1)
+        if paused is not None and result.outcome is not None:
+            log.info(
+                "lane_paused",
+                tenant=self.tenant_name,
+                platform=self.platform,
+                seconds=round(paused, 3),
+                reason=result.outcome.reason,
+            )
