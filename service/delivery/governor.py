@@ -6,7 +6,8 @@ each call did; the governor keeps the pieces of :mod:`service.delivery.limits` i
 - the hard cap: the tenant's configured rate, and never more in a window than the platform
   documents (taken from the tenant's platform settings, so no lane code names a platform);
 - the adaptive concurrency limit (AIMD), grown by deliveries, shrunk by overload;
-- the breaker, opened by a run of vendor trouble, probed after its cool-down;
+- the breaker, opened by a run of vendor trouble, probed after its cool-down, and the stall
+  rule, which sees a vendor that has stopped answering before any call has failed;
 - the vendor's ``Retry-After``, which pauses every call (each would meet the same answer),
   and the operator's pause.
 
@@ -62,9 +63,23 @@ class GovernorConfig:
 
 
 class Governor:
-    __slots__ = ("_breaker", "_config", "_limit", "_max", "_operator", "_rate", "resumes_at")
+    __slots__ = (
+        "_breaker",
+        "_busy_since",
+        "_config",
+        "_limit",
+        "_max",
+        "_operator",
+        "_rate",
+        "in_flight",
+        "last_ended",
+        "resumes_at",
+        "stall_after",
+    )
 
-    def __init__(self, rate: RateLimit, max_concurrency: int, config: GovernorConfig) -> None:
+    def __init__(
+        self, rate: RateLimit, max_concurrency: int, config: GovernorConfig, *, stall_after: float
+    ) -> None:
         self._rate = rate
         self._max = max_concurrency
         self._limit = AimdLimit(min(config.initial_limit, max_concurrency), maximum=max_concurrency)
@@ -73,6 +88,12 @@ class Governor:
         self._operator = False
         self.resumes_at = 0.0
         """Monotonic time the vendor's ``Retry-After`` ends (0: never paused)."""
+        self.stall_after = stall_after
+        """Seconds without a call ending, while calls are in flight, that make a stall."""
+        self.in_flight = 0
+        self.last_ended = 0.0
+        """When a call last ended (monotonic): the liveness watchdog's sign of life."""
+        self._busy_since = 0.0
 
     # -- asking -------------------------------------------------------------------------------
 
@@ -93,6 +114,17 @@ class Governor:
     def operator_paused(self) -> bool:
         return self._operator
 
+    def has_room(self) -> bool:
+        """Another call may be in flight."""
+        return self.in_flight < self._limit.limit
+
+    def stalled(self, now: float) -> bool:
+        """Calls are in flight and none has ended for :attr:`stall_after`: the vendor is not
+        answering, though no call has failed yet to tell the breaker."""
+        if self.in_flight == 0:
+            return False
+        return now - max(self.last_ended, self._busy_since) > self.stall_after
+
     def clearance(self, now: float) -> Clearance:
         """Whether the next call may go (rate cap aside), wait, or the waiting work parks."""
         if self.parks_while_paused(now):
@@ -111,6 +143,12 @@ class Governor:
     def refusal(self, now: float) -> str | None:
         """Why new work should not even wait for a call now: the breaker is open, or a pause
         outlasts what is worth waiting out."""
+        if (
+            not self._operator
+            and self.resumes_at <= now
+            and self._breaker.state is BreakerState.CLOSED
+        ):
+            return None  # the common case, asked for every new interaction
         if self._breaker.is_open(now):
             return BREAKER_OPEN
         if self.parks_while_paused(now):
@@ -121,17 +159,28 @@ class Governor:
         return self._operator or self.resumes_at - now > self._config.wait_out
 
     def takes_work(self, now: float) -> bool:
-        """A new call would be made for new work, not parked: the breaker is closed and the
-        lane is not paused for longer than is worth waiting."""
-        return self._breaker.state is BreakerState.CLOSED and not self.parks_while_paused(now)
+        """A new call would be made for new work, not parked: the breaker is closed, and the
+        lane is neither paused for longer than is worth waiting nor stalled."""
+        return (
+            self._breaker.state is BreakerState.CLOSED
+            and not self.parks_while_paused(now)
+            and not self.stalled(now)
+        )
 
     def take(self, now: float) -> float:
-        """Take a rate slot for a call and return 0, or take nothing and return the seconds
-        until one is due."""
+        """Start a call, taking a rate slot, and return 0; or take nothing and return the
+        seconds until a slot is due. Every call started is :meth:`ended`."""
         wait = self._rate.try_take(now)
         if wait == 0:
             self._breaker.allow(now)
+            if self.in_flight == 0:
+                self._busy_since = now
+            self.in_flight += 1
         return wait
+
+    def ended(self, now: float) -> None:
+        self.in_flight -= 1
+        self.last_ended = now
 
     def paused_for(self, now: float) -> float:
         """Seconds the vendor's ``Retry-After`` still runs (0 or less: not paused)."""
@@ -170,8 +219,8 @@ class Governor:
         if now - taken_at < REFUND_WITHIN:
             self._rate.refund(now)
 
-    def observe(self, now: float, attempt: Attempt, in_flight: int) -> float | None:
-        """Learn from one attempt (``in_flight`` counts it). Returns the seconds of a new or
+    def observe(self, now: float, attempt: Attempt) -> float | None:
+        """Learn from an attempt that has :meth:`ended`. Returns the seconds of a new or
         longer pause it started, for the log."""
         breaker = self._breaker
         if not attempt.called:  # see unused()
@@ -179,7 +228,7 @@ class Governor:
         outcome = attempt.outcome
         if attempt.kind is AttemptKind.DELIVERED:
             breaker.on_success()
-            self._limit.on_success(in_flight)
+            self._limit.on_success(self.in_flight + 1)  # in flight with this one
             return None
         if outcome is None or outcome.kind is not OutcomeKind.RETRY or not outcome.involved_vendor:
             breaker.on_neutral()
@@ -197,7 +246,9 @@ class Governor:
 
 def governor_for(tenant: Tenant, config: GovernorConfig, now: float) -> Governor:
     """A tenant's governor: its configured rate and concurrency, under the request window its
-    platform documents (``tenant.settings.request_window()``), if any."""
+    platform documents (``tenant.settings.request_window()``), if any; a stall is a quarter of
+    its delivery timeout without a call ending."""
     limits = tenant.limits
     rate = rate_limit(limits.rate_per_second, tenant.settings.request_window(), now=now)
-    return Governor(rate, limits.max_concurrency, config)
+    stall_after = max(0.1, tenant.delivery.timeout.total_seconds() / 4)
+    return Governor(rate, limits.max_concurrency, config, stall_after=stall_after)

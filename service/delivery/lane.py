@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import random
 import time
-from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -28,12 +27,19 @@ import structlog
 from service.backoff import full_jitter
 from service.delivery import retry_policy as policy
 from service.delivery.attempt import Attempt, AttemptKind, Ledgerish, attempt_delivery, next_lease
-from service.delivery.governor import Clearance, GovernorConfig, governor_for
+from service.delivery.governor import Clearance, governor_for
 from service.delivery.lane_config import LaneConfig, LaneStatus
 from service.delivery.lane_metrics import LaneFigures, LaneMetrics
 from service.delivery.retry_topics import Origin
 from service.delivery.settlement import Parked, Settlement
-from service.delivery.slots import Slot, Waiter, settle_delivered, settle_failed, settle_parked
+from service.delivery.slots import (
+    Slot,
+    Slots,
+    Waiter,
+    settle_delivered,
+    settle_failed,
+    settle_parked,
+)
 from service.metrics import Metrics
 from service.platforms.base import PlatformAdapter
 from service.platforms.outcomes import Outcome, OutcomeKind
@@ -77,37 +83,19 @@ class Lane:
         self._ledger = ledger
         self._metrics = LaneMetrics(metrics, tenant_name, self.platform)
         self._config = config
-        self._rules = policy.RetryRules(
-            config.tiers, tenant.delivery.max_attempts, config.max_delay, config.max_pause
-        )
+        self._rules = config.retry_rules(tenant.delivery.max_attempts)
         self._clock = clock
         self._wall = wall_clock
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._on_attempt = on_attempt
-        self._governor = governor_for(
-            tenant,
-            GovernorConfig(
-                config.breaker_failures,
-                config.breaker_cool_down,
-                config.initial_limit,
-                config.max_pause,
-                wait_out=config.tiers[0].delay,
-            ),
-            clock(),
-        )
-        self._slots: dict[str, Slot] = {}
-        self._queue: deque[Slot] = deque()
-        self._in_flight = 0
-        self._busy_since = 0.0
+        self._governor = governor_for(tenant, config.governor(), clock())
+        self._slots = Slots()
         self._timeout = tenant.delivery.timeout.total_seconds()
-        self._stall_after = max(0.1, self._timeout / 4)
         self._timers: set[asyncio.TimerHandle] = set()
         self._calls: set[asyncio.Task[None]] = set()
         self._wakeup = asyncio.Event()
         self._pump: asyncio.Task[None] | None = None
         self._closed = False
-        self.last_activity = 0.0
-        """When a vendor call last ended (monotonic): the liveness watchdog's sign of life."""
         self.publish_gauges()
 
     # -- intake -------------------------------------------------------------------------------
@@ -116,18 +104,15 @@ class Lane:
         """Queue ``interaction_id`` for delivery; the future settles the record that asked."""
         future: asyncio.Future[Settlement] = asyncio.get_running_loop().create_future()
         waiter = Waiter(origin, future)
-        slot = self._slots.get(interaction_id)
-        if slot is not None:
-            slot.waiters.append(waiter)
+        if self._slots.join(interaction_id, waiter):
             return future
         now = self._clock()
         reason = self._refusal(now)
         if reason is not None:
             self._park([waiter], reason)
             return future
-        slot = Slot(interaction_id, now, [waiter])
-        self._slots[interaction_id] = slot
-        self._enqueue(slot)
+        self._slots.open(interaction_id, waiter, now)
+        self._wake()
         return future
 
     def park_early(self, interaction_id: str, origin: Origin) -> Parked | None:
@@ -152,18 +137,14 @@ class Lane:
                 self._governor.refusal(now),
                 len(self._slots),
                 self._config.queue_limit,
-                self._stalled(now),
-                len(self._queue),
+                self._governor.stalled(now),
+                self._slots.queued,
                 limit,
             )
         )
         if reason == policy.STALLED:
             self._park_beyond(limit, reason)
         return reason
-
-    def _enqueue(self, slot: Slot) -> None:
-        self._queue.append(slot)
-        self._wake()
 
     # -- operator controls and status -------------------------------------------------------------
 
@@ -189,36 +170,30 @@ class Lane:
             platform=self.platform,
             limit=governor.limit,
             max_concurrency=governor.max_concurrency,
-            in_flight=self._in_flight,
-            queued=len(self._queue),
+            in_flight=governor.in_flight,
+            queued=self._slots.queued,
             rate_per_second=governor.rate,
             breaker=governor.breaker_state(now).value,
             paused_until=(self._wall() + timedelta(seconds=paused_for) if paused_for > 0 else None),
             paused_by_operator=governor.operator_paused,
-            oldest_waiting_seconds=round(self._oldest_age(now), 3),
+            oldest_waiting_seconds=round(self._slots.oldest_age(now), 3),
         )
 
-    def _oldest_age(self, now: float) -> float:
-        return now - min((s.since for s in self._slots.values()), default=now)
-
-    def _stalled(self, now: float) -> bool:
-        """Calls are in flight and none has ended for a quarter of the delivery timeout: the
-        vendor is not answering, though no call has failed yet to tell the breaker."""
-        if self._in_flight == 0:
-            return False
-        return now - max(self.last_activity, self._busy_since) > self._stall_after
+    @property
+    def last_activity(self) -> float:
+        """When a vendor call last ended (monotonic): the liveness watchdog's sign of life."""
+        return self._governor.last_ended
 
     def takes_work(self) -> bool:
-        """Whether a new interaction would wait for a call now, rather than be parked at once:
-        the breaker is closed and the lane neither paused nor stalled."""
-        now = self._clock()
-        return self._governor.takes_work(now) and not self._stalled(now)
+        """Whether a new interaction would wait for a call now, rather than be parked at once
+        (:meth:`~service.delivery.governor.Governor.takes_work`)."""
+        return self._governor.takes_work(self._clock())
 
     def behind(self) -> bool:
         """The interaction at the head of the queue has waited longer than a quarter of the
         delivery timeout (the stall rule's measure): the vendor takes work more slowly than it
         arrives, so what waits at the back has a long wait ahead."""
-        return bool(self._queue) and self._clock() - self._queue[0].since > self._stall_after
+        return self._slots.head_waited(self._clock()) > self._governor.stall_after
 
     def publish_gauges(self, *, force: bool = False) -> None:
         """Called on the pipeline's commit tick and on operator actions, not per call; an idle
@@ -228,13 +203,13 @@ class Lane:
         governor = self._governor
         figures = LaneFigures(
             governor.limit,
-            self._in_flight,
-            len(self._queue),
+            governor.in_flight,
+            self._slots.queued,
             governor.breaker_open(now),
             governor.paused(now),
         )
         self._metrics.publish(
-            figures, not self._slots and not force, lambda: self._oldest_age(now)
+            figures, not self._slots and not force, lambda: self._slots.oldest_age(now)
         )
 
     # -- parking --------------------------------------------------------------------------------
@@ -244,12 +219,7 @@ class Lane:
         waits, so another tenant's record can enter a full pipeline
         (:mod:`service.delivery.fair_share`). Calls in flight or backing off are not touched.
         Returns how many records were parked."""
-        newest: list[Slot] = []
-        given = 0
-        while self._queue and given < records:
-            slot = self._queue.pop()
-            newest.append(slot)
-            given += sum(1 for waiter in slot.waiters if not waiter.future.done())
+        newest, given = self._slots.newest_records(records)
         if newest:
             self._park_slots(newest, OVER_SHARE)
             self.publish_gauges()
@@ -257,13 +227,13 @@ class Lane:
 
     def _park_beyond(self, keep: int, reason: str) -> None:
         """Park the newest waiting interactions beyond ``keep``; the oldest keep their turn."""
-        self._park_slots([self._queue.pop() for _ in range(len(self._queue) - keep)], reason)
+        self._park_slots(self._slots.newest(keep), reason)
 
     def _park_slots(self, newest_first: list[Slot], reason: str) -> None:
         for slot in reversed(newest_first):  # parked in the order they arrived
             self._park(slot.waiters, reason)
             slot.waiters = []
-            self._drop(slot)
+            self._slots.drop(slot)
 
     def _park(self, waiters: list[Waiter], reason: str) -> None:
         """Park without a call (:func:`~service.delivery.retry_policy.park_without_call`)."""
@@ -303,9 +273,8 @@ class Lane:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        for slot in self._slots.values():
-            for waiter in slot.waiters:
-                waiter.future.cancel()
+        for waiter in self._slots.waiters():
+            waiter.future.cancel()
 
     def _wake(self) -> None:
         self._wakeup.set()
@@ -322,8 +291,8 @@ class Lane:
     def _dispatch(self) -> None:
         now = self._clock()
         governor = self._governor
-        queue = self._queue
-        while queue and self._in_flight < governor.limit:
+        slots = self._slots
+        while slots.queued and governor.has_room():
             clearance = governor.clearance(now)
             if clearance is not Clearance.CALL:
                 if clearance is Clearance.WAIT:
@@ -332,21 +301,14 @@ class Lane:
                     self._park_beyond(0, clearance.value)
                     self.publish_gauges()
                 return
-            slot = queue[0]
-            if all(w.future.done() for w in slot.waiters):
-                # Every record that wanted this (a revoked partition, a stopped pipeline) is
-                # gone: the next event for the interaction will queue it again.
-                queue.popleft()
-                self._drop(slot)
-                continue
+            slot = slots.next_up()
+            if slot is None:
+                return
             wait = governor.take(now)
             if wait > 0:
                 self._wake_at(now + wait)
                 return
-            queue.popleft()
-            if self._in_flight == 0:
-                self._busy_since = now
-            self._in_flight += 1
+            slots.take()
             task = asyncio.create_task(self._call(slot, now))
             self._calls.add(task)
             task.add_done_callback(self._calls.discard)
@@ -370,8 +332,7 @@ class Lane:
             self._after_round(slot, covered)
             return
         finally:
-            self._in_flight -= 1
-            self.last_activity = self._clock()
+            self._governor.ended(self._clock())
             self._wake()
         now = self._clock()
         if not result.called:  # held, already delivered, or leased elsewhere
@@ -413,13 +374,7 @@ class Lane:
             self._later(verdict.delay, self._retry, slot)
             return
         settle_failed(
-            covered,
-            slot,
-            platform=self.platform,
-            result=result,
-            rules=self._rules,
-            failure=failure,
-            wall=wall,
+            covered, slot, result, self._rules, failure, platform=self.platform, wall=wall
         )
         self._after_round(slot, covered)
 
@@ -453,30 +408,17 @@ class Lane:
 
     def _retry(self, slot: Slot) -> None:
         if not self._closed:
-            self._queue.append(slot)
+            self._slots.requeue(slot)
             self._wake()
 
     def _after_round(self, slot: Slot, covered: list[Waiter]) -> None:
-        """Records that joined during the call get a round of their own: their change may not
-        be in the snapshot that was sent."""
-        slot.waiters = [w for w in slot.waiters if w not in covered and not w.future.done()]
-        slot.attempts = 0
-        slot.first_failure_at = None
-        slot.lease_waits = 0
-        if slot.waiters and not self._closed:
-            slot.since = self._clock()
-            self._enqueue(slot)
-        else:
-            self._drop(slot)
-
-    def _drop(self, slot: Slot) -> None:
-        if self._slots.get(slot.interaction_id) is slot:
-            del self._slots[slot.interaction_id]
+        if self._slots.round_over(slot, covered, self._clock(), again=not self._closed):
+            self._wake()
 
     def _observe(self, now: float, result: Attempt) -> None:
         """Tell the governor what a call did, and count it."""
         self._metrics.called(result)
-        paused = self._governor.observe(now, result, self._in_flight + 1)
+        paused = self._governor.observe(now, result)
         if paused is not None and result.outcome is not None:
             log.info(
                 "lane_paused",

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from service.delivery.governor import GovernorConfig
+from service.delivery.retry_policy import RetryRules
 from service.delivery.retry_topics import RetryTier
 
 __all__ = ["LaneConfig", "LaneStatus"]
@@ -24,6 +26,20 @@ class LaneConfig:
     breaker_failures: int = 5
     breaker_cool_down: float = 5.0
     initial_limit: int = 16
+
+    def governor(self) -> GovernorConfig:
+        """A pause up to the first tier's delay is waited out in memory; a longer one parks."""
+        return GovernorConfig(
+            self.breaker_failures,
+            self.breaker_cool_down,
+            self.initial_limit,
+            self.max_pause,
+            wait_out=self.tiers[0].delay,
+        )
+
+    def retry_rules(self, max_attempts: int) -> RetryRules:
+        """The retry policy's rules for a tenant that allows ``max_attempts`` calls a round."""
+        return RetryRules(self.tiers, max_attempts, self.max_delay, self.max_pause)
 
 
 @dataclass(frozen=True, slots=True)

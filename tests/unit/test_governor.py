@@ -67,7 +67,7 @@ def operator_pause(g: Governor) -> None:
 
 def paused_by(seconds: float) -> Told:
     def tell(g: Governor) -> None:
-        g.observe(T, slow_down(seconds), 1)
+        g.observe(T, slow_down(seconds))
 
     return tell
 
@@ -75,7 +75,7 @@ def paused_by(seconds: float) -> Told:
 def failing(times: int) -> Told:
     def tell(g: Governor) -> None:
         for _ in range(times):
-            g.observe(T, UNAVAILABLE, 1)
+            g.observe(T, UNAVAILABLE)
 
     return tell
 
@@ -173,15 +173,41 @@ def test_an_unused_slot_comes_back_only_while_it_is_fresh() -> None:
 
 def test_deliveries_grow_the_concurrency_limit_and_overload_shrinks_it() -> None:
     g = governor(max_concurrency=8)
-    assert g.limit == 4
-    for _ in range(3):
-        g.observe(T, DELIVERED, 4)
-    assert g.limit == 7
-    g.observe(T, DELIVERED, 1)  # an idle lane does not earn a bigger limit
-    assert g.limit == 7
-    g.observe(T, slow_down(1), 4)
+    assert (g.limit, g.max_concurrency) == (4, 8)
+    assert [g.take(T) for _ in range(3)] == [0.0] * 3
+    g.ended(T)
+    g.observe(T, DELIVERED)  # three were in flight: the limit is in use
     assert g.limit == 5
-    assert g.max_concurrency == 8
+    g.ended(T)
+    g.observe(T, DELIVERED)  # two of five: an idle lane does not earn a bigger limit
+    assert g.limit == 5
+    g.ended(T)
+    g.observe(T, slow_down(1))
+    assert g.limit == 3
+
+
+def test_calls_that_stop_ending_make_a_stall_and_one_that_ends_clears_it() -> None:
+    g = governor()
+    assert not g.stalled(T + 100)  # nothing in flight, nothing to wait for
+    assert g.take(T) == 0
+    assert g.take(T + 1) == 0
+    assert not g.stalled(T + g.stall_after)
+    assert g.stalled(T + g.stall_after + 0.01)
+    assert not g.takes_work(T + g.stall_after + 0.01)
+    g.ended(T + 2)  # the vendor answers after all
+    assert not g.stalled(T + 2 + g.stall_after)
+    assert g.takes_work(T + 2 + g.stall_after)
+    assert g.last_ended == T + 2
+
+
+def test_the_concurrency_limit_bounds_calls_in_flight() -> None:
+    g = governor()
+    for _ in range(g.limit):
+        assert g.has_room()
+        g.take(T)
+    assert not g.has_room()
+    g.ended(T)
+    assert g.has_room()
 
 
 @pytest.mark.parametrize(
@@ -203,7 +229,7 @@ def test_what_a_probe_decides(attempt: Attempt, breaker: BreakerState) -> None:
     g = governor()
     failing(2)(g)
     assert g.take(T + 5) == 0  # the probe
-    g.observe(T + 5, attempt, 1)
+    g.observe(T + 5, attempt)
     assert g.breaker_state(T + 5) is breaker
 
 
@@ -218,8 +244,8 @@ def test_an_attempt_that_made_no_request_lets_the_next_call_probe() -> None:
 
 def test_retry_after_pauses_are_capped_reported_and_ended_by_resume() -> None:
     g = governor()
-    assert g.observe(T, slow_down(86_400), 1) == 300.0  # capped at max_pause
-    assert g.observe(T, slow_down(10), 1) is None  # a shorter one does not shorten it
+    assert g.observe(T, slow_down(86_400)) == 300.0  # capped at max_pause
+    assert g.observe(T, slow_down(10)) is None  # a shorter one does not shorten it
     assert g.paused_for(T + 100) == 200.0
     assert g.paused(T + 100)
     g.resume()
