@@ -243,7 +243,7 @@ async def test_a_retry_after_beyond_the_in_process_budget_parks_until_then() -> 
     await lane.close()
 
 
-async def test_the_breaker_opens_spills_new_work_without_calls_and_closes_on_recovery() -> None:
+async def test_the_breaker_opens_parks_new_work_without_calls_and_closes_on_recovery() -> None:
     healthy = False
     adapter = Adapter(lambda _: OK if healthy else FAIL)
     lane, ledger = await make_lane(adapter, breaker_failures=2)
@@ -252,9 +252,9 @@ async def test_the_breaker_opens_spills_new_work_without_calls_and_closes_on_rec
     await settle(lane.submit("call-0", FRESH))  # two failed calls: the breaker opens
     assert lane.status().breaker == "open"
     calls = len(adapter.sent)
-    [spilled] = await settle(lane.submit("call-1", FRESH))
-    assert isinstance(spilled, Parked)
-    assert (spilled.kind, spilled.reason, spilled.tier) == (
+    [refused] = await settle(lane.submit("call-1", FRESH))
+    assert isinstance(refused, Parked)
+    assert (refused.kind, refused.reason, refused.tier) == (
         SettlementKind.PARK,
         "breaker_open",
         0,
@@ -268,7 +268,7 @@ async def test_the_breaker_opens_spills_new_work_without_calls_and_closes_on_rec
     await lane.close()
 
 
-async def test_a_full_lane_spills_instead_of_blocking() -> None:
+async def test_a_full_lane_parks_instead_of_blocking() -> None:
     adapter = Adapter()
     adapter.gate.clear()
     lane, ledger = await make_lane(adapter, queue_limit=2)
@@ -331,10 +331,10 @@ async def test_a_long_retry_after_parks_new_work_until_the_vendor_is_back() -> N
     await merge(ledger, closed(interaction_id="call-1", fields={"crm": "a"}))
     await merge(ledger, closed(interaction_id="call-2", fields={"crm": "b"}))
     await settle(lane.submit("call-1", FRESH))
-    [spilled] = await settle(lane.submit("call-2", FRESH))
-    assert isinstance(spilled, Parked)
-    assert (spilled.kind, spilled.reason) == (SettlementKind.PARK, "lane_paused")
-    assert spilled.due_at >= (T0 + timedelta(minutes=5)).timestamp() + 119
+    [refused] = await settle(lane.submit("call-2", FRESH))
+    assert isinstance(refused, Parked)
+    assert (refused.kind, refused.reason) == (SettlementKind.PARK, "lane_paused")
+    assert refused.due_at >= (T0 + timedelta(minutes=5)).timestamp() + 119
     assert len(adapter.sent) == 1
     await lane.close()
 
@@ -377,7 +377,7 @@ async def test_the_last_tier_dead_letters_when_the_vendor_is_otherwise_healthy()
 async def test_a_lane_whose_calls_stop_ending_keeps_only_its_limit_waiting() -> None:
     """Before any call has failed, a vendor that stopped answering must not collect the
     pipeline's capacity: once no call has ended for a quarter of the timeout, the lane keeps
-    as many waiting as it may have in flight, oldest first, and spills the rest."""
+    as many waiting as it may have in flight, oldest first, and parks the rest."""
     adapter = Adapter()
     adapter.gate.clear()
     lane, ledger = await make_lane(
@@ -391,8 +391,8 @@ async def test_a_lane_whose_calls_stop_ending_keeps_only_its_limit_waiting() -> 
     await asyncio.sleep(0.15)  # past a quarter of 0.4 s with no call ended
     await merge(ledger, closed(interaction_id="call-8", fields={"crm": "x"}))
     futures.append(lane.submit("call-8", FRESH))
-    spilled = await settle(*futures[4:])
-    assert [(s.kind, s.reason) for s in spilled] == [(SettlementKind.PARK, "lane_stalled")] * 5
+    refused = await settle(*futures[4:])
+    assert [(s.kind, s.reason) for s in refused] == [(SettlementKind.PARK, "lane_stalled")] * 5
     assert lane.status().queued == 2  # call-2 and call-3 keep their turn
     adapter.gate.set()
     delivered = await settle(*futures[:4])
@@ -400,7 +400,7 @@ async def test_a_lane_whose_calls_stop_ending_keeps_only_its_limit_waiting() -> 
     await lane.close()
 
 
-async def test_a_deep_queue_behind_a_vendor_that_answers_is_never_spilled() -> None:
+async def test_a_deep_queue_behind_a_vendor_that_answers_is_never_parked() -> None:
     """Work arrives faster than two 30 ms calls at a time can take it, so the queue grows far
     past the limit, but calls keep ending: that is a busy lane, not a stalled one."""
 
@@ -432,7 +432,7 @@ async def test_a_deep_queue_behind_a_vendor_that_answers_is_never_spilled() -> N
 
 async def test_park_early_answers_for_an_open_breaker_as_submit_would() -> None:
     """The pipeline asks before merging, so the answer must be the settlement submit would
-    give; a record joining its interaction's slot, and a healthy lane, spill nothing."""
+    give; a record joining its interaction's slot, and a healthy lane, park nothing early."""
     adapter = Adapter(lambda _: FAIL)
     lane, ledger = await make_lane(adapter, breaker_failures=2)
     retried = Origin("retry.30s", 0, 7, tier=0, attempts=3, first_failure_at=T0)
