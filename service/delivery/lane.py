@@ -131,16 +131,16 @@ class Lane:
     def _refusal(self, now: float) -> str | None:
         """Why a new interaction may not wait in this lane now, if it may not; a stalled lane
         parks its newest waiting beyond its limit as well."""
-        limit = self._governor.limit
+        governor = self._governor
+        slots = self._slots
+        limit = governor.limit
         reason = policy.refusal(
-            policy.Intake(
-                self._governor.refusal(now),
-                len(self._slots),
-                self._config.queue_limit,
-                self._governor.stalled(now),
-                self._slots.queued,
-                limit,
-            )
+            governor.refusal(now),
+            waiting=len(slots),
+            queue_limit=self._config.queue_limit,
+            stalled=governor.stalled(now),
+            queued=slots.queued,
+            limit=limit,
         )
         if reason == policy.STALLED:
             self._park_beyond(limit, reason)

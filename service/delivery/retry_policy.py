@@ -31,7 +31,6 @@ __all__ = [
     "STALLED",
     "Bury",
     "Failure",
-    "Intake",
     "Park",
     "Retry",
     "RetryRules",
@@ -127,33 +126,29 @@ def park_without_call(rules: RetryRules, tier: int, now: float, paused_for: floa
     return Park(tier, max(now + rules.tiers[tier].delay, now + max(0.0, paused_for)))
 
 
-@dataclass(frozen=True, slots=True)
-class Intake:
-    """What a lane knows when a new interaction asks to wait in it."""
+def refusal(
+    vendor_refusal: str | None,
+    *,
+    waiting: int,
+    queue_limit: int,
+    stalled: bool,
+    queued: int,
+    limit: int,
+) -> str | None:
+    """Why a new interaction may not wait in a lane, if it may not.
 
-    vendor_refusal: str | None
-    """The governor's reason not to call the vendor now (breaker open, a long pause)."""
-    waiting: int
-    """Interactions the lane holds."""
-    queue_limit: int
-    stalled: bool
-    """Calls are in flight and none has ended for a while."""
-    queued: int
-    """Interactions waiting for a call."""
-    limit: int
-    """Calls the lane may have in flight."""
-
-
-def refusal(intake: Intake) -> str | None:
-    """Why a new interaction may not wait in the lane, if it may not. A stalled lane keeps as
-    many waiting as it may have in flight (a vendor that has stopped answering must not
-    collect the pipeline's capacity before its breaker opens); on :data:`STALLED` the lane
-    parks its newest waiting beyond that too."""
-    if intake.vendor_refusal is not None:
-        return intake.vendor_refusal
-    if intake.waiting >= intake.queue_limit:
+    ``vendor_refusal`` is the governor's reason not to call the vendor now (breaker open, a
+    long pause); the lane holds ``waiting`` interactions, ``queued`` of them waiting for a
+    call, and may have ``limit`` calls in flight. A stalled lane (calls in flight, none ending)
+    keeps as many waiting as it may have in flight: a vendor that has stopped answering must
+    not collect the pipeline's capacity before its breaker opens. On :data:`STALLED` the lane
+    parks its newest waiting beyond that too. Asked twice for most records (before the merge
+    and after), so it takes plain arguments rather than a record of them."""
+    if vendor_refusal is not None:
+        return vendor_refusal
+    if waiting >= queue_limit:
         return FULL
-    if intake.stalled and intake.queued >= intake.limit:
+    if stalled and queued >= limit:
         return STALLED
     return None
 
