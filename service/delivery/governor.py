@@ -192,6 +192,17 @@ class Governor:
     def breaker_open(self, now: float) -> bool:
         return self._breaker.is_open(now)
 
+    def gauges(self, now: float, queued: int) -> tuple[int, int, int, bool, bool]:
+        """Limit, calls in flight, ``queued``, breaker open, paused: asked for every lane on
+        every tick, so in one call."""
+        return (
+            int(self._limit.value),
+            self.in_flight,
+            queued,
+            self._breaker.is_open(now),
+            self._operator or self.resumes_at > now,
+        )
+
     def vendor_down(self) -> bool:
         """The breaker is not closed: failures now are the vendor's, not the record's."""
         return self._breaker.state is not BreakerState.CLOSED

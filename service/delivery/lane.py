@@ -29,7 +29,7 @@ from service.delivery import retry_policy as policy
 from service.delivery.attempt import Attempt, AttemptKind, Ledgerish, attempt_delivery, next_lease
 from service.delivery.governor import Clearance, governor_for
 from service.delivery.lane_config import LaneConfig, LaneStatus
-from service.delivery.lane_metrics import LaneFigures, LaneMetrics
+from service.delivery.lane_metrics import LaneMetrics
 from service.delivery.retry_topics import Origin
 from service.delivery.settlement import Parked, Settlement
 from service.delivery.slots import (
@@ -200,17 +200,9 @@ class Lane:
         lane that already showed its figures is skipped unless ``force``
         (:mod:`service.delivery.lane_metrics`)."""
         now = self._clock()
-        governor = self._governor
-        figures = LaneFigures(
-            governor.limit,
-            governor.in_flight,
-            self._slots.queued,
-            governor.breaker_open(now),
-            governor.paused(now),
-        )
-        self._metrics.publish(
-            figures, not self._slots and not force, lambda: self._slots.oldest_age(now)
-        )
+        slots = self._slots
+        figures = self._governor.gauges(now, slots.queued)
+        self._metrics.publish(figures, not force and not len(slots), slots.oldest_age, now)
 
     # -- parking --------------------------------------------------------------------------------
 

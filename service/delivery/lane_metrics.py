@@ -14,7 +14,6 @@ tenants.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
 
 from service.delivery.attempt import Attempt, AttemptKind
 from service.metrics import Children, Metrics
@@ -22,12 +21,9 @@ from service.metrics import Children, Metrics
 __all__ = ["LaneFigures", "LaneMetrics"]
 
 
-class LaneFigures(NamedTuple):
-    limit: int
-    in_flight: int
-    queued: int
-    breaker_open: bool
-    paused: bool
+LaneFigures = tuple[int, int, int, bool, bool]
+"""Limit, calls in flight, interactions queued, breaker open, paused: a plain tuple, since an
+idle lane's tick is one comparison of it."""
 
 
 class LaneMetrics:
@@ -85,15 +81,18 @@ class LaneMetrics:
         if attempt.kind is AttemptKind.DELIVERED:
             self._delivered.inc()
 
-    def publish(self, figures: LaneFigures, idle: bool, oldest_age: Callable[[], float]) -> None:
-        """Set the gauges to ``figures``, and the oldest waiting to ``oldest_age()`` (seconds),
-        unless the lane is ``idle`` and already showed them."""
+    def publish(
+        self, figures: LaneFigures, idle: bool, oldest_age: Callable[[float], float], now: float
+    ) -> None:
+        """Set the gauges to ``figures``, and the oldest waiting to ``oldest_age(now)``
+        (seconds), unless the lane is ``idle`` and already showed them."""
         if idle and figures == self._published:
             return
         self._published = figures if idle else None
-        self._limit.set(figures.limit)
-        self._in_flight.set(figures.in_flight)
-        self._queued.set(figures.queued)
-        self._breaker.set(1 if figures.breaker_open else 0)
-        self._paused.set(1 if figures.paused else 0)
-        self._oldest.set(oldest_age())
+        limit, in_flight, queued, breaker_open, paused = figures
+        self._limit.set(limit)
+        self._in_flight.set(in_flight)
+        self._queued.set(queued)
+        self._breaker.set(1 if breaker_open else 0)
+        self._paused.set(1 if paused else 0)
+        self._oldest.set(oldest_age(now))
