@@ -64,15 +64,16 @@ class GovernorConfig:
 
 class Governor:
     __slots__ = (
+        "_aimd",
         "_breaker",
         "_busy_since",
         "_config",
-        "_limit",
         "_max",
         "_operator",
         "_rate",
         "in_flight",
         "last_ended",
+        "limit",
         "resumes_at",
         "stall_after",
     )
@@ -82,7 +83,9 @@ class Governor:
     ) -> None:
         self._rate = rate
         self._max = max_concurrency
-        self._limit = AimdLimit(min(config.initial_limit, max_concurrency), maximum=max_concurrency)
+        self._aimd = AimdLimit(min(config.initial_limit, max_concurrency), maximum=max_concurrency)
+        self.limit = self._aimd.limit
+        """Calls that may be in flight now; read for every record, so kept as a plain field."""
         self._breaker = Breaker(config.breaker_failures, config.breaker_cool_down)
         self._config = config
         self._operator = False
@@ -98,11 +101,6 @@ class Governor:
     # -- asking -------------------------------------------------------------------------------
 
     @property
-    def limit(self) -> int:
-        """Calls that may be in flight now."""
-        return self._limit.limit
-
-    @property
     def max_concurrency(self) -> int:
         return self._max
 
@@ -116,7 +114,7 @@ class Governor:
 
     def has_room(self) -> bool:
         """Another call may be in flight."""
-        return self.in_flight < self._limit.limit
+        return self.in_flight < self.limit
 
     def stalled(self, now: float) -> bool:
         """Calls are in flight and none has ended for :attr:`stall_after`: the vendor is not
@@ -196,7 +194,7 @@ class Governor:
         """Limit, calls in flight, ``queued``, breaker open, paused: asked for every lane on
         every tick, so in one call."""
         return (
-            int(self._limit.value),
+            self.limit,
             self.in_flight,
             queued,
             self._breaker.is_open(now),
@@ -239,14 +237,16 @@ class Governor:
         outcome = attempt.outcome
         if attempt.kind is AttemptKind.DELIVERED:
             breaker.on_success()
-            self._limit.on_success(self.in_flight + 1)  # in flight with this one
+            self._aimd.on_success(self.in_flight + 1)  # in flight with this one
+            self.limit = self._aimd.limit
             return None
         if outcome is None or outcome.kind is not OutcomeKind.RETRY or not outcome.involved_vendor:
             breaker.on_neutral()
             return None
         breaker.on_failure(now)
         if outcome.status in _OVERLOAD_STATUSES or outcome.reason == "timeout":
-            self._limit.on_overload()
+            self._aimd.on_overload()
+            self.limit = self._aimd.limit
         if outcome.retry_after:
             until = now + min(outcome.retry_after, self._config.max_pause)
             if until > self.resumes_at:
