@@ -187,9 +187,6 @@ class Governor:
     def paused(self, now: float) -> bool:
         return self._operator or self.resumes_at > now
 
-    def breaker_open(self, now: float) -> bool:
-        return self._breaker.is_open(now)
-
     def gauges(self, now: float, queued: int) -> tuple[int, int, int, bool, bool]:
         """Limit, calls in flight, ``queued``, breaker open, paused: asked for every lane on
         every tick, so in one call."""
