@@ -11,7 +11,8 @@ credentials masked):
   client by HTTP Basic or by ``client_id``/``client_secret`` form fields, optional ``scope``)
   -> ``{"access_token", "token_type": "Bearer", "expires_in"}``; 401 ``invalid_client``,
   400 ``unsupported_grant_type`` or ``invalid_request``.
-- ``POST|PUT|PATCH {path}`` for any path under ``path_prefix``, checked in order: credentials
+- ``POST|PUT|PATCH {path}`` for any path under ``path_prefix`` (records are keyed by the
+  path as it arrived, percent-encoding kept), checked in order: credentials
   for ``auth`` (401), JSON content type (415), the body in ``body_shape`` with scalar values
   (400), a refusal installed for the path (its status and body), the record known when
   ``auto_create`` is off (404). Success -> ``success_status`` (204 by default, or 200/201 with
@@ -294,9 +295,16 @@ def read_fields(raw: bytes, config: HttpSimConfig) -> list[tuple[str, Scalar]]:
     return fields
 
 
-async def write(request: Request, path: str) -> Response:
+def _raw_path(request: Request) -> str:
+    """The path as it arrived, still percent-encoded: an encoded ``/`` in an id stays part of
+    one step, as a server that routes on the raw path sees it."""
+    raw = request.scope.get("raw_path")
+    return raw.decode("latin-1") if isinstance(raw, bytes) else request.url.path
+
+
+async def write(request: Request) -> Response:
     sim = _state(request)
-    where = "/" + path
+    where = _raw_path(request)
     try:
         _authorize(request, sim)
         if not where.startswith(sim.config.path_prefix):
