@@ -189,3 +189,15 @@ def test_a_field_named_like_a_member_is_a_field_problem() -> None:
 def test_windows() -> None:
     assert settings().write_window() == "after_close"
     assert settings(window="live").write_window() == "live"
+
+
+def test_a_client_secret_is_scrubbed_in_every_form_it_travels_in() -> None:
+    auth = {
+        "type": "client_credentials",
+        "token_url": "https://login.example.com/token",
+        "client_id": "app id",
+        "client_secret": "s&cret/+",
+    }
+    values = settings(auth=auth).secret_values()
+    encoded = base64.b64encode(b"app+id:s%26cret%2F%2B").decode()
+    assert {"s&cret/+", "s%26cret%2F%2B", encoded} <= set(values)

@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Annotated, Any, ClassVar, Literal
+from urllib.parse import quote_plus
 
 from pydantic import (
     AfterValidator,
@@ -324,10 +325,10 @@ class HttpSettings(_Strict):
         elif isinstance(auth, BearerAuthSettings):
             values.append(auth.token.get_secret_value())
         elif isinstance(auth, ClientCredentialsSettings):
-            values += [
-                auth.client_secret.get_secret_value(),
-                _basic(auth.client_id, auth.client_secret),
-            ]
+            secret = auth.client_secret.get_secret_value()
+            # The token request's Basic header form-encodes both parts first (RFC 6749 2.3.1).
+            encoded = SecretStr(quote_plus(secret))
+            values += [secret, quote_plus(secret), _basic(quote_plus(auth.client_id), encoded)]
         return values
 
 
