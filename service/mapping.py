@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from service.events import Scalar, Value
-from service.tenants import FieldMapping, FieldType
+from service.tenant_fields import FieldMapping, FieldType
 
 __all__ = ["CoercionError", "FieldProblem", "Mapped", "coerce", "map_fields"]
 

@@ -255,7 +255,9 @@ class Service:
     def _build_pipeline(self, producer: AIOKafkaProducer, transport: AiohttpTransport) -> Pipeline:
         settings = self.settings
         tenants = self.tenants.tenants
-        adapters = {name: build_adapter(tenant, transport) for name, tenant in tenants.items()}
+        adapters = {
+            name: build_adapter(tenant, transport, name=name) for name, tenant in tenants.items()
+        }
         self.lanes = Lanes(
             tenants,
             adapters,

@@ -9,19 +9,16 @@ secret setting is an error, so a secret committed to a ConfigMap is caught by
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, NamedTuple
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     StringConstraints,
@@ -31,6 +28,16 @@ from pydantic import (
 )
 
 from service.durations import Duration
+from service.platforms.base import WriteWindow
+from service.platforms.spec import PlatformSettings
+from service.tenant_fields import (
+    OPTIONAL_FLAGS,
+    FieldMapping,
+    HttpUrl,
+    RequestWindow,
+    StrictModel,
+    basic_credential,
+)
 
 __all__ = [
     "PLATFORMS",
@@ -53,46 +60,8 @@ _REFERENCE = re.compile(r"\$\{([^}]*)\}")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-class _Strict(BaseModel):
-    # Unknown keys are errors: a misspelt setting must not be silently ignored. Each field's
-    # docstring is its description: the generated tenants-file reference reads it.
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, populate_by_name=True, use_attribute_docstrings=True
-    )
-
-
-FieldType = Literal["string", "number", "boolean"]
-EightByEightDataType = Literal[
-    "text", "number", "phone", "phone number", "date", "time", "currency"
-]
-_EIGHT_BY_EIGHT_ONLY = ("display", "display_name", "ivr", "privacy", "data_type")
-
-
-class FieldMapping(_Strict):
-    """One platform field: which merged field feeds it and how its value is coerced.
-
-    ``display``, ``display_name``, ``ivr``, ``privacy`` and ``data_type`` are the flags of an
-    8x8 variable and are refused for other platforms, where they would silently mean nothing.
-    """
-
-    source: Annotated[str, StringConstraints(min_length=1, max_length=128)] = Field(alias="from")
-    """The merged field that feeds this platform field, flattened with ``.``
-    (``sentiment.label``)."""
-    type: FieldType | None = None
-    """Coerce the value to ``string``, ``number`` or ``boolean``; without it scalars pass as
-    they are and lists become comma-separated text."""
-    display: bool | None = None
-    """8x8 only: show the variable to the agent."""
-    display_name: Annotated[str, StringConstraints(min_length=1)] | None = None
-    """8x8 only: the label the agent sees, up to ``display_name_max_length``."""
-    ivr: bool | None = None
-    """8x8 only: the variable feeds the IVR script, which must declare the same name (8x8
-    ignores an undeclared one without an error)."""
-    privacy: bool | None = None
-    """The value is for routing only: 8x8 masks it, and the enricher never logs it or writes
-    it to the DLQ in clear."""
-    data_type: EightByEightDataType | None = None
-    """8x8 only: the variable's ``dataType``."""
+_Strict = StrictModel
+_EIGHT_BY_EIGHT_ONLY = OPTIONAL_FLAGS
 
 
 class Limits(_Strict):
@@ -113,39 +82,8 @@ class DeliveryPolicy(_Strict):
     """Time limit of one vendor call, after which it counts as a ``timeout``."""
 
 
-class RequestWindow(NamedTuple):
-    """A platform's documented limit as a count per window, which a token bucket cannot hold
-    exactly (its burst comes on top), so the lane enforces it as a sliding window."""
-
-    requests: int
-    seconds: float
-
-
-class _PlatformBlock(_Strict):
-    SECRETS: ClassVar[tuple[str, ...]] = ()
-    """Settings that must be references, never literals in the file."""
-
-    def request_window(self) -> RequestWindow | None:
-        """The platform's documented request limit, which no configured rate may exceed; None
-        where the platform documents none."""
-        return None
-
-    def secret_values(self) -> list[str]:
-        """Every secret as it may travel on the wire, for log and DLQ redaction."""
-        values = []
-        for name in self.SECRETS:
-            secret = getattr(self, name)
-            if secret is not None:
-                values.append(secret.get_secret_value())
-        return values
-
-
-def _basic(user: str, secret: SecretStr) -> str:
-    """The ``Authorization: Basic`` credential, which leaks the secret as surely as the secret."""
-    return base64.b64encode(f"{user}:{secret.get_secret_value()}".encode()).decode()
-
-
-HttpUrl = Annotated[str, StringConstraints(pattern=r"^https?://[^\s/]+(/\S*)?$")]
+_PlatformBlock = PlatformSettings
+_basic = basic_credential
 
 
 class NiceCxoneSettings(_PlatformBlock):
@@ -322,12 +260,13 @@ class GenesysGwsSettings(_PlatformBlock):
     """The agent's password; a reference, never a literal."""
 
     SECRETS: ClassVar[tuple[str, ...]] = ("password",)
+    WRITE_WINDOW: ClassVar[WriteWindow] = "live"
 
     def secret_values(self) -> list[str]:
         return [*super().secret_values(), _basic(self.username, self.password)]
 
 
-PlatformSettings = (
+AnyPlatformSettings = (
     NiceCxoneSettings | SinchContactProSettings | EightByEightSettings | GenesysGwsSettings
 )
 _BLOCKS: dict[str, type[_PlatformBlock]] = {
@@ -386,7 +325,7 @@ class Tenant(_Strict):
             raise ValueError(problem)
         return self
 
-    def _block(self, platform: str) -> PlatformSettings | None:
+    def _block(self, platform: str) -> AnyPlatformSettings | None:
         return {
             "nice-cxone": self.nice_cxone,
             "sinch-contact-pro": self.sinch_contact_pro,
@@ -395,7 +334,7 @@ class Tenant(_Strict):
         }[platform]
 
     @property
-    def settings(self) -> PlatformSettings:
+    def settings(self) -> AnyPlatformSettings:
         """The block of the tenant's platform (validation guarantees it is there)."""
         block = self._block(self.platform)
         if block is None:  # unreachable: _platform_block_matches guarantees it

@@ -47,7 +47,6 @@ from service.delivery.dlq_reader import DeadLetterRecord
 from service.delivery.lanes import LaneStatus
 from service.delivery.replay_state import Latest
 from service.ledger.base import InvalidCursor
-from service.platforms.registry import WRITE_WINDOWS
 
 __all__ = ["admin_router"]
 
@@ -280,7 +279,7 @@ async def _interaction_page(query: InteractionQuery, ctx: AdminContext) -> Inter
             tenant = ctx.tenants.get(entry.tenant)
             if tenant is None:  # no longer configured: nothing will deliver it
                 continue
-            summary = interaction_summary(entry, tenant, WRITE_WINDOWS[tenant.platform])
+            summary = interaction_summary(entry, tenant, tenant.settings.write_window())
             if query.state is None or summary.state == query.state:
                 found.append(summary)
         cursor = page.cursor

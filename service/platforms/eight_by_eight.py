@@ -30,8 +30,9 @@ import orjson
 
 from service.backoff import parse_retry_after
 from service.events import Scalar
-from service.platforms.base import Delivery, WriteWindow, classify_http, excerpt
+from service.platforms.base import Delivery, PlatformAdapter, WriteWindow, classify_http, excerpt
 from service.platforms.outcomes import Outcome, OutcomeKind
+from service.platforms.spec import AdapterContext, PlatformSpec
 from service.tenants import EIGHT_BY_EIGHT_NAME, EightByEightSettings, FieldMapping
 from service.transport import HttpRequest, HttpResponse, Transport, TransportError
 
@@ -39,6 +40,7 @@ __all__ = [
     "DATA_TYPES",
     "PLATFORM",
     "PRIVATE_MASK",
+    "SPEC",
     "EightByEightAdapter",
     "Variable",
     "build_request",
@@ -330,3 +332,21 @@ class EightByEightAdapter:
 
     async def close(self) -> None:
         return None  # the transport is shared and closed by its owner
+
+
+def _create_adapter(context: AdapterContext) -> PlatformAdapter:
+    return EightByEightAdapter(
+        context.settings_as(EightByEightSettings),
+        context.fields,
+        context.transport,
+        timeout=context.timeout,
+    )
+
+
+SPEC = PlatformSpec(
+    id=PLATFORM,
+    title="8x8",
+    settings=EightByEightSettings,
+    create_adapter=_create_adapter,
+    docs_page="platforms/8x8.md",
+)

@@ -33,13 +33,15 @@ import orjson
 
 from service.backoff import parse_retry_after
 from service.events import Scalar
-from service.platforms.base import Delivery, WriteWindow, classify_http, excerpt
+from service.platforms.base import Delivery, PlatformAdapter, WriteWindow, classify_http, excerpt
 from service.platforms.outcomes import Outcome, OutcomeKind
+from service.platforms.spec import AdapterContext, PlatformSpec
 from service.tenants import FieldMapping, GenesysGwsSettings
 from service.transport import HttpRequest, HttpResponse, Transport, TransportError
 
 __all__ = [
     "MEDIA",
+    "SPEC",
     "GenesysGwsAdapter",
     "GwsSession",
     "build_request",
@@ -442,3 +444,21 @@ class GenesysGwsAdapter:
 
     async def close(self) -> None:
         self._session = None
+
+
+def _create_adapter(context: AdapterContext) -> PlatformAdapter:
+    return GenesysGwsAdapter(
+        context.settings_as(GenesysGwsSettings),
+        context.fields,
+        context.transport,
+        timeout=context.timeout,
+    )
+
+
+SPEC = PlatformSpec(
+    id=PLATFORM,
+    title="Genesys GWS",
+    settings=GenesysGwsSettings,
+    create_adapter=_create_adapter,
+    docs_page="platforms/genesys-gws.md",
+)

@@ -22,12 +22,13 @@ from urllib.parse import quote, urlencode
 import orjson
 
 from service.backoff import parse_retry_after
-from service.platforms.base import Delivery, WriteWindow, classify_http, excerpt
+from service.platforms.base import Delivery, PlatformAdapter, WriteWindow, classify_http, excerpt
 from service.platforms.outcomes import Outcome, OutcomeKind
+from service.platforms.spec import AdapterContext, PlatformSpec
 from service.tenants import NiceCxoneSettings
 from service.transport import HttpRequest, HttpResponse, Transport, TransportError
 
-__all__ = ["NiceCxoneAdapter", "build_request", "classify", "tenant_id_of"]
+__all__ = ["SPEC", "NiceCxoneAdapter", "build_request", "classify", "tenant_id_of"]
 
 PLATFORM = "nice-cxone"
 _PATH = "/business-data-manager/v1/business-data/contact/"
@@ -353,3 +354,18 @@ def _claim(token: str, name: str) -> str | None:
         return None
     value = claims.get(name) if isinstance(claims, dict) else None
     return str(value) if value else None
+
+
+def _create_adapter(context: AdapterContext) -> PlatformAdapter:
+    return NiceCxoneAdapter(
+        context.settings_as(NiceCxoneSettings), context.transport, timeout=context.timeout
+    )
+
+
+SPEC = PlatformSpec(
+    id=PLATFORM,
+    title="NICE CXone",
+    settings=NiceCxoneSettings,
+    create_adapter=_create_adapter,
+    docs_page="platforms/nice-cxone.md",
+)

@@ -28,14 +28,16 @@ import orjson
 
 from service.backoff import parse_retry_after
 from service.events import Scalar
-from service.platforms.base import Delivery, WriteWindow, classify_http, excerpt
+from service.platforms.base import Delivery, PlatformAdapter, WriteWindow, classify_http, excerpt
 from service.platforms.outcomes import Outcome, OutcomeKind
+from service.platforms.spec import AdapterContext, PlatformSpec
 from service.tenants import XML_NAME, FieldMapping, SinchContactProSettings
 from service.transport import HttpRequest, HttpResponse, Transport, TransportError
 
 __all__ = [
     "CONTACT_DATA_PATH",
     "PLATFORM",
+    "SPEC",
     "SUPPORTED_CHANNELS",
     "SinchContactProAdapter",
     "build_request",
@@ -335,3 +337,21 @@ def _with_excerpt(outcome: Outcome, text: str | None) -> Outcome:
         excerpt=text,
         error_class=outcome.error_class,
     )
+
+
+def _create_adapter(context: AdapterContext) -> PlatformAdapter:
+    return SinchContactProAdapter(
+        context.settings_as(SinchContactProSettings),
+        context.fields,
+        context.transport,
+        timeout=context.timeout,
+    )
+
+
+SPEC = PlatformSpec(
+    id=PLATFORM,
+    title="Sinch Contact Pro",
+    settings=SinchContactProSettings,
+    create_adapter=_create_adapter,
+    docs_page="platforms/sinch-contact-pro.md",
+)
