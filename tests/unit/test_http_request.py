@@ -17,6 +17,7 @@ from service.platforms.base import Delivery
 from service.platforms.http.request import RequestPlan, shape_body
 from service.platforms.http.settings import BodySettings, HttpSettings
 from service.platforms.outcomes import Outcome, OutcomeKind
+from service.tenant_fields import FieldMapping
 from service.transport import HttpRequest
 
 
@@ -180,10 +181,21 @@ def test_settings_that_cannot_work_are_refused(overrides: dict[str, Any], words:
 
 def test_a_field_named_like_a_member_is_a_field_problem() -> None:
     plan_settings = settings(body={"members": {"id": "{ref.contact_id}"}})
-    assert plan_settings.field_problems({"id": object(), "Score": object()}) == [
+    mapping = FieldMapping.model_validate({"from": "x"})
+    assert plan_settings.field_problems({"id": mapping, "Score": mapping}) == [
         "fields.id: also a body member; rename one, or put the fields under a key"
     ]
-    assert settings(body={"under": "d", "members": {"id": "x"}}).field_problems({"id": 1}) == []
+    under = settings(body={"under": "d", "members": {"id": "x"}})
+    assert under.field_problems({"id": mapping}) == []
+
+
+def test_privacy_is_the_one_flag_a_field_may_set() -> None:
+    private = FieldMapping.model_validate({"from": "x", "privacy": True})
+    shown = FieldMapping.model_validate({"from": "x", "display": True})
+    assert settings().field_problems({"Card": private}) == []
+    assert settings().field_problems({"Card": shown}) == [
+        "fields.Card: display mean nothing to this platform; remove them"
+    ]
 
 
 def test_windows() -> None:

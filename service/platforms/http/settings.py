@@ -9,7 +9,6 @@ column.
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import Mapping
 from datetime import timedelta
@@ -36,6 +35,8 @@ from service.platforms.http.template import (
     parse_template,
     parse_url_template,
 )
+from service.platforms.spec import PlatformSettings
+from service.tenant_fields import FieldMapping, StrictModel, basic_credential
 
 __all__ = [
     "BasicAuthSettings",
@@ -47,12 +48,6 @@ __all__ = [
     "OutcomeRule",
     "StatusRange",
 ]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, populate_by_name=True, use_attribute_docstrings=True
-    )
 
 
 def _template_error(problem: TemplateProblem) -> PydanticCustomError:
@@ -99,14 +94,14 @@ _SET_BY_THE_ENRICHER = frozenset(
 )
 
 
-class NoAuthSettings(_Strict):
+class NoAuthSettings(StrictModel):
     """No credentials: the endpoint trusts the network, or a header in ``secret_headers``."""
 
     type: Literal["none"]
     """``none``."""
 
 
-class BasicAuthSettings(_Strict):
+class BasicAuthSettings(StrictModel):
     type: Literal["basic"]
     """``basic``: ``Authorization: Basic`` with a user and password."""
     username: Annotated[str, StringConstraints(min_length=1)]
@@ -115,14 +110,14 @@ class BasicAuthSettings(_Strict):
     """The API user's password; a reference, never a literal."""
 
 
-class BearerAuthSettings(_Strict):
+class BearerAuthSettings(StrictModel):
     type: Literal["bearer"]
     """``bearer``: ``Authorization: Bearer`` with a long-lived token."""
     token: SecretStr
     """The token; a reference, never a literal."""
 
 
-class ClientCredentialsSettings(_Strict):
+class ClientCredentialsSettings(StrictModel):
     type: Literal["client_credentials"]
     """``client_credentials``: an OAuth2 access token (RFC 6749 section 4.4), renewed before it
     expires and once when the endpoint answers 401."""
@@ -145,7 +140,7 @@ AuthSettings = Annotated[
 ]
 
 
-class BodySettings(_Strict):
+class BodySettings(StrictModel):
     """Where the mapped fields go in the JSON body."""
 
     shape: Literal["object", "pairs"] = "object"
@@ -210,7 +205,7 @@ def _status_range(value: Any) -> StatusRange:
     return StatusRange(low=bounds[0], high=bounds[1])
 
 
-class OutcomeRule(_Strict):
+class OutcomeRule(StrictModel):
     """One row of the outcome table; the first row whose status matches decides."""
 
     status: StatusRange
@@ -239,7 +234,7 @@ class OutcomeRule(_Strict):
         return self
 
 
-class HttpSettings(_Strict):
+class HttpSettings(PlatformSettings):
     """A vendor endpoint described in the tenants file: ``platform: http``."""
 
     base_url: BaseUrl
@@ -269,6 +264,8 @@ class HttpSettings(_Strict):
     ``permission_denied`` (permanent); 408, 425, 429 and 5xx retried; 400 ``rejected`` and any
     other status ``http_<status>`` (permanent)."""
 
+    FIELD_FLAGS: ClassVar[frozenset[str]] = frozenset({"privacy"})
+    """``privacy`` keeps a value out of logs and dead letters whatever the endpoint."""
     SECRETS: ClassVar[tuple[str, ...]] = (
         "auth.password",
         "auth.token",
@@ -302,36 +299,36 @@ class HttpSettings(_Strict):
     def write_window(self) -> WriteWindow:
         return self.window
 
-    def request_window(self) -> None:
-        """The generic platform documents no request limit; ``limits`` caps the rate."""
-        return None
-
-    def field_problems(self, fields: Mapping[str, object]) -> list[str]:
-        """Field names that would collide with a body member."""
-        if self.body.shape != "object" or self.body.under is not None:
-            return []
-        return [
-            f"fields.{name}: also a body member; rename one, or put the fields under a key"
-            for name in fields
-            if name in self.body.members
-        ]
+    def field_problems(self, fields: Mapping[str, FieldMapping]) -> list[str]:
+        """Besides the flags no platform of this kind gives a meaning, field names that would
+        collide with a body member."""
+        problems = super().field_problems(fields)
+        if self.body.shape == "object" and self.body.under is None:
+            problems += [
+                f"fields.{name}: also a body member; rename one, or put the fields under a key"
+                for name in fields
+                if name in self.body.members
+            ]
+        return problems
 
     def secret_values(self) -> list[str]:
         """Every secret as it may travel on the wire, for log and dead-letter redaction."""
         values = [secret.get_secret_value() for secret in self.secret_headers.values()]
         auth = self.auth
         if isinstance(auth, BasicAuthSettings):
-            values += [auth.password.get_secret_value(), _basic(auth.username, auth.password)]
+            values += [
+                auth.password.get_secret_value(),
+                basic_credential(auth.username, auth.password),
+            ]
         elif isinstance(auth, BearerAuthSettings):
             values.append(auth.token.get_secret_value())
         elif isinstance(auth, ClientCredentialsSettings):
             secret = auth.client_secret.get_secret_value()
             # The token request's Basic header form-encodes both parts first (RFC 6749 2.3.1).
             encoded = SecretStr(quote_plus(secret))
-            values += [secret, quote_plus(secret), _basic(quote_plus(auth.client_id), encoded)]
+            values += [
+                secret,
+                quote_plus(secret),
+                basic_credential(quote_plus(auth.client_id), encoded),
+            ]
         return values
-
-
-def _basic(user: str, secret: SecretStr) -> str:
-    """The Basic credential, which leaks the secret as surely as the secret itself."""
-    return base64.b64encode(f"{user}:{secret.get_secret_value()}".encode()).decode()
