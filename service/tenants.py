@@ -29,6 +29,7 @@ from pydantic import (
 
 from service.durations import Duration
 from service.platforms.base import WriteWindow
+from service.platforms.http.settings import HttpSettings
 from service.platforms.spec import PlatformSettings
 from service.tenant_fields import (
     OPTIONAL_FLAGS,
@@ -55,7 +56,7 @@ __all__ = [
     "parse_tenants",
 ]
 
-PLATFORMS = ("nice-cxone", "sinch-contact-pro", "8x8", "genesys-gws")
+PLATFORMS = ("nice-cxone", "sinch-contact-pro", "8x8", "genesys-gws", "http")
 _REFERENCE = re.compile(r"\$\{([^}]*)\}")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -267,13 +268,18 @@ class GenesysGwsSettings(_PlatformBlock):
 
 
 AnyPlatformSettings = (
-    NiceCxoneSettings | SinchContactProSettings | EightByEightSettings | GenesysGwsSettings
+    NiceCxoneSettings
+    | SinchContactProSettings
+    | EightByEightSettings
+    | GenesysGwsSettings
+    | HttpSettings
 )
 _BLOCKS: dict[str, type[_PlatformBlock]] = {
     "nice-cxone": NiceCxoneSettings,
     "sinch-contact-pro": SinchContactProSettings,
     "8x8": EightByEightSettings,
     "genesys-gws": GenesysGwsSettings,
+    "http": HttpSettings,
 }
 
 
@@ -281,7 +287,7 @@ TenantName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.
 
 
 class Tenant(_Strict):
-    platform: Literal["nice-cxone", "sinch-contact-pro", "8x8", "genesys-gws"]
+    platform: Literal["nice-cxone", "sinch-contact-pro", "8x8", "genesys-gws", "http"]
     """The platform this tenant writes to; its block (same name) must be present."""
     nice_cxone: NiceCxoneSettings | None = Field(default=None, alias="nice-cxone")
     """How to reach NICE CXone (with ``platform: nice-cxone``)."""
@@ -293,6 +299,8 @@ class Tenant(_Strict):
     """How to reach 8x8 (with ``platform: 8x8``)."""
     genesys_gws: GenesysGwsSettings | None = Field(default=None, alias="genesys-gws")
     """How to reach Genesys GWS (with ``platform: genesys-gws``)."""
+    http: HttpSettings | None = None
+    """A JSON endpoint described here (with ``platform: http``)."""
     limits: Limits = Limits()
     """The lane's rate cap and concurrency ceiling."""
     delivery: DeliveryPolicy = DeliveryPolicy()
@@ -331,6 +339,7 @@ class Tenant(_Strict):
             "sinch-contact-pro": self.sinch_contact_pro,
             "8x8": self.eight_by_eight,
             "genesys-gws": self.genesys_gws,
+            "http": self.http,
         }[platform]
 
     @property
@@ -346,6 +355,8 @@ class Tenant(_Strict):
         ``check-config``) rather than as a stream of rejected calls."""
         problems: list[str] = []
         block = self._block(self.platform)
+        if isinstance(block, HttpSettings):
+            return block.field_problems(self.fields)
         for name, rule in self.fields.items():
             flags = [f for f in _EIGHT_BY_EIGHT_ONLY if getattr(rule, f) is not None]
             if flags and self.platform != "8x8":
@@ -467,6 +478,9 @@ def parse_tenants(
         for error in exc.errors(include_url=False):
             loc = tuple(error["loc"])
             line, column = locate(loc)
+            offset = (error.get("ctx") or {}).get("offset")
+            if isinstance(offset, int):
+                line, column = _within_scalar(_node_at(root, loc), offset) or (line, column)
             problems.append(
                 ConfigProblem(".".join(str(p) for p in loc), _message(error), line, column)
             )
@@ -561,10 +575,10 @@ def _literal_secrets(
     problems = []
     for path, value in _walk(raw):
         if (
-            len(path) == 4
+            len(path) >= 4
             and path[0] == "tenants"
             and str(path[2]) in _BLOCKS
-            and path[3] in _BLOCKS[str(path[2])].SECRETS
+            and names_a_secret(path[3:], _BLOCKS[str(path[2])].SECRETS)
             and isinstance(value, str)
             and not _REFERENCE.fullmatch(value.strip())
         ):
@@ -579,6 +593,34 @@ def _literal_secrets(
                 )
             )
     return problems
+
+
+def names_a_secret(setting: tuple[str | int, ...], secrets: tuple[str, ...]) -> bool:
+    """Whether ``setting`` (a path inside a platform block) is one of a block's ``SECRETS``:
+    a name (``password``), a dotted path (``auth.password``), or a dotted path ending in ``*``
+    for every key of a mapping (``secret_headers.*``)."""
+    dotted = ".".join(str(part) for part in setting)
+    for secret in secrets:
+        if secret.endswith(".*"):
+            prefix = secret.removesuffix("*")
+            if dotted.startswith(prefix) and len(setting) == secret.count(".") + 1:
+                return True
+        elif dotted == secret:
+            return True
+    return False
+
+
+def _within_scalar(node: yaml.Node | None, offset: int) -> tuple[int, int] | None:
+    """The line and column of the character ``offset`` into a one-line scalar, for an error a
+    setting reports inside its value (a template's placeholder); None when the file's text
+    and the value do not line up (a folded or multi-line scalar, an escape, a reference)."""
+    if not isinstance(node, yaml.ScalarNode) or node.start_mark.line != node.end_mark.line:
+        return None
+    quote = {None: 0, "'": 1, '"': 1}.get(node.style)
+    span = node.end_mark.column - node.start_mark.column
+    if quote is None or "${" in node.value or span != len(node.value) + 2 * quote:
+        return None
+    return node.start_mark.line + 1, node.start_mark.column + 1 + quote + offset
 
 
 def _node_at(node: yaml.Node | None, path: tuple[str | int, ...]) -> yaml.Node | None:

@@ -28,6 +28,7 @@ from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from service.platforms.http.settings import HttpSettings
 from service.settings import Settings
 from service.tenants import (
     DeliveryPolicy,
@@ -132,7 +133,7 @@ def type_text(annotation: Any, metadata: Sequence[Any] = ()) -> str:  # noqa: PL
         return type_text(inner, [*metadata, *extra])
     if origin in (Union, types.UnionType):
         options = [a for a in get_args(annotation) if a is not type(None)]
-        return " or ".join(type_text(a, metadata) for a in options)
+        return " or ".join(dict.fromkeys(type_text(a, metadata) for a in options))
     if origin is Literal:
         return "one of " + ", ".join(code(str(v)) for v in get_args(annotation))
     if origin is tuple:
@@ -244,6 +245,13 @@ _SECTIONS = (
         "tenants.<tenant>.genesys-gws",
         GenesysGwsSettings,
         "See [Genesys GWS](../platforms/genesys-gws.md).",
+    ),
+    _Section(
+        "Generic HTTP endpoint",
+        "generic-http-endpoint",
+        "tenants.<tenant>.http",
+        HttpSettings,
+        "See [Generic HTTP endpoint](../platforms/http.md).",
     ),
 )
 _INLINE: tuple[type[BaseModel], ...] = (Limits, DeliveryPolicy)

@@ -184,7 +184,9 @@ def _check_name(name: str, offset: int) -> None:
         raise TemplateProblem(offset, "'{' opens a placeholder that is never closed")
     if name in _FIXED or _REF_ID.fullmatch(name):
         return
-    hint = " (merged fields go in the body, not in a template)" if "." not in name else ""
+    hint = ""
+    if _REF_ID.fullmatch(f"ref.{name}"):
+        hint = f" (an id under the event's ref is {{ref.{name}}}; merged fields go in the body)"
     raise TemplateProblem(
         offset,
         f"unknown placeholder {{{name}}}; a placeholder is one of "
