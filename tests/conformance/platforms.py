@@ -11,6 +11,8 @@ from typing import Any, Literal
 import httpx
 from fastapi import FastAPI
 
+from service.platforms.http.simulator import HttpSimConfig
+from service.platforms.http.simulator import create_app as create_http_app
 from service.simulators import (
     create_eight_by_eight_app,
     create_genesys_gws_app,
@@ -239,4 +241,83 @@ password: ${{GWS_PASSWORD}}
 )
 
 
-PLATFORMS = [NICE, SINCH, EIGHT_BY_EIGHT, GWS]
+# --- the generic http platform ------------------------------------------------------------------
+
+
+def _http_path(ref: Ref) -> str:
+    return f"/api/records/{ref['contact_id']}"
+
+
+async def _http_prepare(control: Control, ref: Ref) -> None:
+    await _ok(control.post("/_sim/records", json={"path": _http_path(ref)}))
+
+
+async def _http_stored(control: Control, ref: Ref) -> dict[str, Any]:
+    records: dict[str, dict[str, Any]] = await _ok(control.get("/_sim/records"))
+    return records.get(_http_path(ref), {})
+
+
+def _http_refuse(status: int) -> Callable[[Control, Ref], Awaitable[None]]:
+    async def refuse(control: Control, ref: Ref) -> None:
+        body = {"path": _http_path(ref), "status": status, "body": {"error": "gone"}}
+        await _ok(control.post("/_sim/refusals", json=body))
+
+    return refuse
+
+
+def _http_block(window: str) -> Callable[[str], str]:
+    """Configured like a vendor that indexes a record after its close (404 until then) and
+    refuses writes once the record is archived (409)."""
+
+    def block(url: str) -> str:
+        return f"""
+base_url: {url}/api
+method: PUT
+path: /records/{{ref.contact_id}}
+auth: {{type: none}}
+window: {window}
+outcomes:
+  - {{status: 404, outcome: retry, reason: not_found_indexing, until_after_close: 1s}}
+  - {{status: 404, outcome: permanent, reason: not_found}}
+  - {{status: 409, outcome: permanent, reason: write_window_closed}}
+"""
+
+    return block
+
+
+def _http_app() -> FastAPI:
+    return create_http_app(HttpSimConfig(auto_create=False))
+
+
+HTTP = Platform(
+    name="http",
+    window="after_close",
+    app=_http_app,
+    block=_http_block("after_close"),
+    environ={},
+    ref=lambda name: {"contact_id": name},
+    prepare=_http_prepare,
+    stored=_http_stored,
+    refuse=_http_refuse(404),
+    refused_reason="not_found",
+    write_method="PUT",
+    write_prefix="/api/records",
+)
+HTTP_LIVE = Platform(
+    name="http-live",
+    platform="http",
+    window="live",
+    app=_http_app,
+    block=_http_block("live"),
+    environ={},
+    ref=lambda name: {"contact_id": name},
+    prepare=_http_prepare,
+    stored=_http_stored,
+    refuse=_http_refuse(409),
+    refused_reason="write_window_closed",
+    write_method="PUT",
+    write_prefix="/api/records",
+)
+
+
+PLATFORMS = [NICE, SINCH, EIGHT_BY_EIGHT, GWS, HTTP, HTTP_LIVE]
