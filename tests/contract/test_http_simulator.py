@@ -46,6 +46,10 @@ async def test_writes_merge_into_the_record_and_are_kept_in_order(sim: HttpSim) 
         )
         assert response.status_code == 204
     assert await sim.stored("/contacts/c-1") == {"A": "3", "B": 2}
+    one = await sim.control.get("/_sim/record", params={"path": "/contacts/c-1"})
+    assert one.json() == {"path": "/contacts/c-1", "fields": {"A": "3", "B": 2}}
+    absent = await sim.control.get("/_sim/record", params={"path": "/contacts/c-2"})
+    assert absent.status_code == 404
     accepted = await sim.accepted()
     assert [(a["method"], a["path"], a["query"]) for a in accepted] == [
         ("PUT", "/contacts/c-1", "x=1")

@@ -21,7 +21,8 @@ credentials masked):
 
 Control surface (no auth, not faulted, not logged):
 
-- ``GET /_sim/records`` -> ``{path: {field: value}}``; ``POST /_sim/records`` ``{"path"}`` ->
+- ``GET /_sim/records`` -> ``{path: {field: value}}``; ``GET /_sim/record?path=P`` ->
+  ``{"path", "fields"}`` or 404; ``POST /_sim/records`` ``{"path"}`` ->
   201, a record that exists (what ``auto_create: false`` asks for).
 - ``GET /_sim/accepted`` -> every accepted write in order: ``{"method", "path", "query",
   "fields", "idempotency_key", "at"}``.
@@ -47,7 +48,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 from urllib.parse import parse_qsl, unquote_plus
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -352,6 +353,14 @@ async def list_records(request: Request) -> dict[str, dict[str, Scalar]]:
     return _state(request).records
 
 
+async def get_record(request: Request, path: str) -> dict[str, Any]:
+    """One record by its path as it arrived, percent-encoding kept."""
+    fields = _state(request).records.get(path)
+    if fields is None:
+        raise HTTPException(404, f"no record at {path}")
+    return {"path": path, "fields": fields}
+
+
 async def register_record(request: Request, registration: RecordRegistration) -> dict[str, Any]:
     _state(request).records.setdefault(registration.path, {})
     return {"path": registration.path}
@@ -381,6 +390,7 @@ async def expire_tokens(request: Request) -> dict[str, int]:
 def _mount_control_routes(app: FastAPI) -> None:
     add_control_route(app, "/_sim/records", list_records, "GET")
     add_control_route(app, "/_sim/records", register_record, "POST", status_code=201)
+    add_control_route(app, "/_sim/record", get_record, "GET")
     add_control_route(app, "/_sim/accepted", list_accepted, "GET")
     add_control_route(app, "/_sim/refusals", add_refusal, "POST", status_code=201)
     add_control_route(app, "/_sim/refusals", clear_refusals, "DELETE")
