@@ -237,10 +237,10 @@ def check_config(file: Path, no_resolve: bool) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 def simulate(platform: str, port: int, host: str) -> None:
     """Serve one vendor simulator (its control API is under /_sim)."""
-    from service.simulators import SIMULATORS, run_simulator
+    from service.simulators.serve import run_simulator, simulators
 
-    if platform not in SIMULATORS:
-        known = ", ".join(sorted(SIMULATORS))
+    if platform not in simulators():
+        known = ", ".join(sorted(simulators()))
         raise click.BadParameter(f"{platform!r} is not one of: {known}", param_hint="PLATFORM")
 
     def started(url: str) -> None:

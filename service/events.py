@@ -23,6 +23,7 @@ from pydantic import (
     StrictStr,
     StringConstraints,
     ValidationError,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -30,6 +31,7 @@ __all__ = [
     "ANALYTICS_RESULT",
     "INTERACTION_CLOSED",
     "LIMITS",
+    "MAX_REF_IDS",
     "BadInput",
     "Event",
     "Limits",
@@ -54,7 +56,7 @@ between ledger revisions and must not be mutated in place)."""
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Per-event limits. They protect vendors (NICE and 8x8 cap field counts and sizes) and the
+    """Per-event limits. They protect vendors (several cap field counts and sizes) and the
     ledger from a runaway producer."""
 
     max_event_bytes: int = 64 * 1024
@@ -144,10 +146,18 @@ _JSON_KINDS = {
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
 
 
-class Ref(BaseModel):
-    """Platform ids. Unknown keys are ignored so producers can add ids for future platforms."""
+MAX_REF_IDS = 32
+"""Ids one ``ref`` may hold: routing is a handful of ids, and each is kept in the ledger."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+
+class Ref(BaseModel):
+    """Platform ids. The ones the built-in platforms route on are typed; an id under any other
+    key is kept as well, so a platform added later (a plug-in, the generic HTTP platform) can
+    route on it (``ref.ticket_id``). Every id is a string of 1-256 characters; a value of
+    another type under a key no platform here knows is ignored, as it always was."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    __pydantic_extra__: dict[str, Id]
 
     contact_id: Id | None = None
     segment_id: Id | None = None
@@ -155,6 +165,26 @@ class Ref(BaseModel):
     guid: Id | None = None
     session_id: Id | None = None
     media: Literal["calls", "chats", "smssessions"] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ids_only(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        kept = {
+            key: value
+            for key, value in data.items()
+            if key in cls.model_fields or isinstance(value, str)
+        }
+        if len(kept) > MAX_REF_IDS:
+            raise ValueError(f"holds more than {MAX_REF_IDS} ids")
+        return kept
+
+    def ids(self) -> dict[str, str]:
+        """Every id given, by key."""
+        # The attributes themselves: model_dump costs several times more for these few ids.
+        known = {k: v for k, v in self.__dict__.items() if v is not None}
+        return {**known, **(self.__pydantic_extra__ or {})}
 
 
 class _Envelope(BaseModel):
@@ -222,12 +252,7 @@ def parse_event(
         raise BadInput("unknown_tenant", f"tenant {parsed.tenant!r} is not configured")
     _check_key(key, parsed.tenant, parsed.interaction_id)
     fields = flatten(parsed.data, limits, tenant=parsed.tenant)
-    # The model's own attributes: model_dump costs several times more for these few ids.
-    ref = (
-        {k: v for k, v in parsed.ref.__dict__.items() if v is not None}
-        if parsed.ref is not None
-        else {}
-    )
+    ref = parsed.ref.ids() if parsed.ref is not None else {}
     try:
         occurred_at = parsed.occurred_at.astimezone(UTC)
     except OverflowError:  # 0001-01-01 or 9999-12-31 with an offset: no UTC instant exists

@@ -35,9 +35,6 @@ __all__ = [
 EVENT_TYPES = {"closed": INTERACTION_CLOSED, "analytics": ANALYTICS_RESULT}
 """``--type`` names of the two event types."""
 
-_LIVE_PLATFORMS = frozenset({"genesys-gws"})
-"""Platforms written while the interaction runs: their analytics carry ``ref`` and channel."""
-
 _SAMPLE_VALUES: dict[str, Any] = {
     "sentiment.label": "positive",
     "sentiment.score": 0.8,
@@ -211,7 +208,8 @@ def sample_event(
         "tenant": name,
         "interaction_id": interaction_id,
     }
-    routed = event_type == INTERACTION_CLOSED or tenant.platform in _LIVE_PLATFORMS
+    # A platform written while the interaction runs needs ``ref`` and channel on analytics too.
+    routed = event_type == INTERACTION_CLOSED or tenant.settings.write_window() == "live"
     if routed:
         n = rng.randrange(1, 1_000_000)
         body["channel"] = "voice"

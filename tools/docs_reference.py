@@ -2,7 +2,8 @@
 
 Three tables must never drift from what they describe, so they are written from the source
 rather than by hand: every ``ENRICHER_*`` setting (from :class:`service.settings.Settings`),
-every tenants-file key (from the models in :mod:`service.tenants`) and every Helm value (from
+every tenants-file key (from the models in :mod:`service.tenants` and each registered
+platform's settings model, :mod:`service.platforms.registry`) and every Helm value (from
 the chart's ``values.yaml`` and its comments). A test regenerates them in memory and fails when
 a committed page differs, so a new setting without its page is caught in CI.
 
@@ -28,18 +29,11 @@ from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from service.platforms.http.settings import HttpSettings
+from service.platforms.registry import specs
+from service.platforms.spec import PlatformSpec
 from service.settings import Settings
-from service.tenants import (
-    DeliveryPolicy,
-    EightByEightSettings,
-    FieldMapping,
-    GenesysGwsSettings,
-    Limits,
-    NiceCxoneSettings,
-    SinchContactProSettings,
-    Tenant,
-)
+from service.tenants import DeliveryPolicy, FieldMapping, Limits, Tenant
+from tools.markdown_links import mkdocs_slug
 
 __all__ = ["PAGES", "ValueDoc", "helm_values", "main", "render_all", "stale_pages"]
 
@@ -209,52 +203,42 @@ class _Section:
     intro: str
 
 
-_SECTIONS = (
-    _Section("Tenant", "tenant", "tenants.<tenant>", Tenant, "One tenant: its platform and lane."),
-    _Section(
-        "Field mapping",
-        "field-mapping",
-        "tenants.<tenant>.fields.<name>",
-        FieldMapping,
-        "One platform field. `<name>` is the field's name at the platform.",
-    ),
-    _Section(
-        "NICE CXone",
-        "nice-cxone",
-        "tenants.<tenant>.nice-cxone",
-        NiceCxoneSettings,
-        "See [NICE CXone](../platforms/nice-cxone.md).",
-    ),
-    _Section(
-        "Sinch Contact Pro",
-        "sinch-contact-pro",
-        "tenants.<tenant>.sinch-contact-pro",
-        SinchContactProSettings,
-        "See [Sinch Contact Pro](../platforms/sinch-contact-pro.md).",
-    ),
-    _Section(
-        "8x8",
-        "8x8",
-        "tenants.<tenant>.8x8",
-        EightByEightSettings,
-        "See [8x8 Contact Center](../platforms/8x8.md).",
-    ),
-    _Section(
-        "Genesys GWS",
-        "genesys-gws",
-        "tenants.<tenant>.genesys-gws",
-        GenesysGwsSettings,
-        "See [Genesys GWS](../platforms/genesys-gws.md).",
-    ),
-    _Section(
-        "Generic HTTP endpoint",
-        "generic-http-endpoint",
-        "tenants.<tenant>.http",
-        HttpSettings,
-        "See [Generic HTTP endpoint](../platforms/http.md).",
-    ),
+_TENANT = _Section(
+    "Tenant", "tenant", "tenants.<tenant>", Tenant, "One tenant: its platform and lane."
+)
+_FIELD_MAPPING = _Section(
+    "Field mapping",
+    "field-mapping",
+    "tenants.<tenant>.fields.<name>",
+    FieldMapping,
+    "One platform field. `<name>` is the field's name at the platform.",
 )
 _INLINE: tuple[type[BaseModel], ...] = (Limits, DeliveryPolicy)
+
+
+def _platform_section(spec: PlatformSpec) -> _Section:
+    intro = f"See [{spec.title}](../{spec.docs_page})." if spec.docs_page else ""
+    return _Section(
+        spec.title, mkdocs_slug(spec.title), f"tenants.<tenant>.{spec.id}", spec.settings, intro
+    )
+
+
+def _sections() -> list[_Section]:
+    """The tenant, its field mapping, then each registered platform's block in the registry's
+    order: a platform added there is documented here without an edit."""
+    return [_TENANT, _FIELD_MAPPING, *(_platform_section(spec) for spec in specs().values())]
+
+
+def _block_rows() -> Iterator[list[str]]:
+    """One row per platform block a tenant may hold, where it sits among the tenant's keys."""
+    for spec in specs().values():
+        yield [
+            code(f"tenants.<tenant>.{spec.id}"),
+            "mapping",
+            "unset",
+            f"How to reach {spec.title} (with `platform: {spec.id}`). "
+            f"See [{spec.title}](#{mkdocs_slug(spec.title)}).",
+        ]
 
 
 def _model_of(annotation: Any) -> type[BaseModel] | None:
@@ -270,6 +254,11 @@ def _tenant_rows(section: _Section) -> Iterator[list[str]]:
     for name, info in section.model.model_fields.items():
         key = info.alias or name
         path = f"{section.path}.{key}"
+        if section is _TENANT and name == "platform":
+            known = ", ".join(code(platform) for platform in specs())
+            yield [code(path), f"one of {known}", field_default(info), prose(info.description)]
+            yield from _block_rows()
+            continue
         nested = _model_of(info.annotation)
         if nested in _INLINE and nested is not None:
             for sub_name, sub in nested.model_fields.items():
@@ -280,9 +269,9 @@ def _tenant_rows(section: _Section) -> Iterator[list[str]]:
                     prose(sub.description),
                 ]
             continue
-        target = next((s for s in _SECTIONS if s.model is nested), None)
+        target = next((s for s in _sections() if s.model is nested), None)
         if key == "fields":
-            target = _SECTIONS[1]
+            target = _FIELD_MAPPING
         kind = type_text(info.annotation, info.metadata)
         if name in secrets:
             kind = "secret reference"
@@ -298,7 +287,7 @@ def _tenant_rows(section: _Section) -> Iterator[list[str]]:
 def tenants_page(root: Path) -> str:
     del root
     parts = [
-        GENERATED.format(source="`service/tenants.py`"),
+        GENERATED.format(source="`service/tenants.py` and each platform's `settings.py`"),
         "# Tenants file reference\n\n"
         "Every key of the tenants file (`ENRICHER_CONFIG`), by where it sits. `<tenant>` is a "
         "tenant name: letters, digits, `_ . -`, at most 64 characters, starting with a letter "
@@ -309,7 +298,7 @@ def tenants_page(root: Path) -> str:
         "[Configuration](../configuration.md#tenants-file) shows a whole file.\n\n"
         "The file holds one key, `tenants`: a map of tenant name to tenant.\n",
     ]
-    for section in _SECTIONS:
+    for section in _sections():
         parts.append(f"\n## {section.title}\n\n{section.intro}\n\n")
         parts.append(table(["key", "type", "default", "meaning"], list(_tenant_rows(section))))
     return "".join(parts)

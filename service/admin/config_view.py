@@ -34,9 +34,15 @@ def redacted_tenants(tenants: Mapping[str, Tenant], redact: Callable[[str], str]
 
 
 def _fields(model: BaseModel) -> dict[str, Any]:
-    """Field values by the names operators write (``nice-cxone``, ``from``), unset ones too."""
+    """Field values by the names operators write (``from``, a platform block under the
+    platform's id), unset ones too."""
     fields = type(model).model_fields
-    return {(info.alias or name): getattr(model, name) for name, info in fields.items()}
+    values = {(info.alias or name): getattr(model, name) for name, info in fields.items()}
+    if isinstance(model, Tenant):
+        # The platform block is held apart from the fields; it follows ``platform`` as in
+        # the file.
+        values = {"platform": model.platform, model.platform: model.settings, **values}
+    return values
 
 
 def _plain(value: Any, redact: Callable[[str], str]) -> Any:

@@ -1,7 +1,7 @@
 """One interaction as an operator needs to see it: what the ledger holds, how far each platform
 got, and the last answers that platform gave.
 
-Values of privacy-flagged fields (8x8 ``privacy: true``) are masked here exactly as in the DLQ:
+Values of privacy-flagged fields (``privacy: true``) are masked here exactly as in the DLQ:
 they are for routing only and must not be readable anywhere the enricher shows them.
 """
 

@@ -33,6 +33,7 @@ from service.admin.selection import (
     parse_moment,
 )
 from service.delivery.dlq_reader import DeadLetterFilter
+from service.platforms.registry import built_in
 
 __all__ = [
     "AttemptView",
@@ -71,6 +72,9 @@ Moment = Annotated[
 ]
 """A duration ago (``24h``, ``30m``, ``7d``) or an RFC 3339 time, whose zone is never guessed."""
 
+EXAMPLE_PLATFORM = built_in()[0].id
+"""The platform the OpenAPI document's examples name: the first built-in one."""
+
 
 def _whole_number(value: Any) -> Any:
     """JSON Schema counts ``3.0`` as an integer, so it is one here too; ``"3"`` and ``true`` are
@@ -97,7 +101,9 @@ class Problem(_Output):
     detail: str
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"detail": "no lane for tenant 'acme' and platform '8x8'"}]}
+        json_schema_extra={
+            "examples": [{"detail": f"no lane for tenant 'acme' and platform '{EXAMPLE_PLATFORM}'"}]
+        }
     )
 
 
@@ -172,7 +178,7 @@ class InteractionView(_Output):
                     },
                     "platforms": [
                         {
-                            "platform": "nice-cxone",
+                            "platform": EXAMPLE_PLATFORM,
                             "current_revision": 2,
                             "delivered_revision": 1,
                             "up_to_date": False,
@@ -218,8 +224,9 @@ class InteractionQuery(_Input):
         default=None,
         description="`delivered`: the platform acknowledged the latest revision. `held`: the "
         "latest revision waits for the interaction to close (after-close platforms, and "
-        "Genesys GWS before it knows the session). `pending`: the latest revision is still to "
-        "be delivered (queued, being retried, parked in a retry topic, or dead-lettered).",
+        "live ones before the interaction's routing ids are known). `pending`: the latest "
+        "revision is still to be delivered (queued, being retried, parked in a retry topic, "
+        "or dead-lettered).",
     )
     limit: int = Field(default=50, ge=1, le=500, description="Interactions per page.")
     cursor: Annotated[str, StringConstraints(pattern=LIST_CURSOR_PATTERN)] | None = Field(
@@ -257,7 +264,7 @@ class InteractionPage(_Output):
                         {
                             "tenant": "acme",
                             "interaction_id": "call-000123",
-                            "platform": "nice-cxone",
+                            "platform": EXAMPLE_PLATFORM,
                             "state": "pending",
                             "revision": 2,
                             "delivered_revision": 1,
@@ -362,14 +369,14 @@ class DeadLetterPage(_Output):
                             "key": "acme:call-000123",
                             "reason": "rejected",
                             "tenant": "acme",
-                            "platform": "nice-cxone",
+                            "platform": EXAMPLE_PLATFORM,
                             "interaction_id": "call-000123",
                             "provenance": {
                                 "reason": "rejected",
                                 "http_status": "400",
                                 "attempts": "1",
                                 "tenant": "acme",
-                                "platform": "nice-cxone",
+                                "platform": EXAMPLE_PLATFORM,
                                 "interaction_id": "call-000123",
                             },
                             "value": {"type": "interaction.closed", "tenant": "acme"},
@@ -468,7 +475,7 @@ class LaneView(_Output):
             "examples": [
                 {
                     "tenant": "acme",
-                    "platform": "nice-cxone",
+                    "platform": EXAMPLE_PLATFORM,
                     "limit": 16,
                     "max_concurrency": 32,
                     "in_flight": 3,
@@ -505,8 +512,8 @@ class ConfigView(_Output):
                     "settings": {"group_id": "interaction-enricher", "admin_token": "[redacted]"},
                     "tenants": {
                         "acme": {
-                            "platform": "nice-cxone",
-                            "nice-cxone": {"client_secret": "[redacted]"},
+                            "platform": EXAMPLE_PLATFORM,
+                            EXAMPLE_PLATFORM: {"client_secret": "[redacted]"},
                         }
                     },
                 }

@@ -26,6 +26,7 @@ from service.admin.context import AdminContext, LaneControl, LaneControls
 from service.admin.dead_letters import decoded_value, replay
 from service.admin.interactions import interaction_summary, interaction_view
 from service.admin.models import (
+    EXAMPLE_PLATFORM,
     BreakerName,
     ConfigView,
     DeadLetterPage,
@@ -92,7 +93,7 @@ PlatformPath = Annotated[
         min_length=1,
         max_length=64,
         description="The tenant's platform.",
-        openapi_examples={"nice-cxone": {"value": "nice-cxone"}},
+        openapi_examples={EXAMPLE_PLATFORM: {"value": EXAMPLE_PLATFORM}},
     ),
 ]
 

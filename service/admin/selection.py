@@ -13,12 +13,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import StringConstraints, TypeAdapter, ValidationError
 
 from service.delivery.dlq_reader import DeadLetterFilter, DeadLetterRecord
 from service.durations import parse_duration
+from service.platforms.registry import PlatformId
 
 __all__ = [
     "CURSOR_PATTERN",
@@ -40,7 +41,7 @@ __all__ = [
 DURATION_PATTERN = r"^\d{1,9}(\.\d{1,6})?(ms|s|m|h|d)?$"
 RFC3339_PATTERN = r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
 CURSOR_PATTERN = r"^\d{1,15}\.\d{1,9}\.\d{1,18}$"
-PlatformName = Literal["nice-cxone", "sinch-contact-pro", "8x8", "genesys-gws"]
+PlatformName = PlatformId
 TenantName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 InteractionId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 Reason = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]

@@ -2,7 +2,7 @@
 
 - The hard cap is a vendor's documented or contracted rate, never exceeded whatever the
   concurrency: a :class:`TokenBucket` for a rate, a :class:`SlidingWindowLimit` for a platform
-  that documents a count per window (8x8's 100 requests a minute), both at once
+  that documents a count per window (100 requests a minute, say), both at once
   (:class:`JointLimit`) when a tenant configures a rate below such a window.
 - :class:`AimdLimit` is the soft cap: how many calls may be in flight. It grows while the vendor
   keeps up and shrinks multiplicatively on signs of overload (429, 503, timeouts), like a TCP
@@ -42,7 +42,7 @@ garbage-collection pause earlier. Those few milliseconds to a few hundred vary f
 request, and a request that travels slowly lands closer to one taken a full window after it: at
 the vendor, that pair would share a window. Holding each slot one second longer absorbs a delay
 difference of up to a second, far more than those steps take, for 1/61 of a per-minute limit's
-throughput (under 2 of 8x8's 100 a minute)."""
+throughput (under 2 of 100 a minute)."""
 
 
 class RateLimit(Protocol):
@@ -112,7 +112,8 @@ class SlidingWindowLimit:
     exactly, as a vendor that counts arrivals in a sliding window sees it.
 
     A token bucket at N per window cannot promise that: it starts full, so it allows its burst
-    plus N in the first window (8x8 answered the 101st request of a start-up backlog with 429).
+    plus N in the first window (a vendor answered the 101st request of a start-up backlog with
+    429).
     This keeps the time of every take still in the window, and a new take waits until the
     oldest has left. Each slot is held for ``window + margin`` (see :data:`WINDOW_MARGIN`), so
     requests that reach the vendor a little sooner or later than they were taken still never

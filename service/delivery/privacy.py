@@ -1,8 +1,8 @@
 """Privacy-flagged values out of the DLQ, pure.
 
-An 8x8 variable flagged ``privacy`` is for routing only; its value must not be stored in clear
+A mapped field flagged ``privacy`` is for routing only; its value must not be stored in clear
 anywhere the enricher writes for people to read. A DLQ record keeps the original event, so the
-fields feeding such variables are masked in it, and the record says which ones
+fields feeding such platform fields are masked in it, and the record says which ones
 (``enricher.masked``). A replayed record drops the masked fields before merging, so a replay
 never writes the mask over the real value.
 """

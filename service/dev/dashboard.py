@@ -65,7 +65,7 @@ class Stored:
 
     interaction_id: str
     vendor_id: str
-    """The vendor's own words for the record, e.g. ``NICE contact 1000005``."""
+    """The vendor's own words for the record, from the platform's dev profile."""
     fields: Mapping[str, object]
 
 

@@ -1,6 +1,6 @@
 """``enricher dev``: the whole system on one machine, showing what gets delivered where.
 
-An embedded Kafka-protocol broker, a simulator for each of the four platforms, the service
+An embedded Kafka-protocol broker, a simulator for each registered platform, the service
 exactly as ``enricher run`` starts it with one sample tenant per platform
 (``service/dev/tenants.yaml``), and sample traffic for all of them. Every two seconds a summary
 shows, per platform, what was delivered, retried, parked and dead-lettered, the delivery rate,
@@ -50,14 +50,11 @@ from service.dev.traffic import SampleTenant, TrafficGenerator
 from service.http_server import AppServer
 from service.logs import configure_logging
 from service.metrics import Metrics
+from service.platforms.registry import specs
+from service.platforms.spec import DevProfile, PlatformSpec
 from service.runtime import Service
 from service.settings import Settings
-from service.simulators import SIMULATORS
-from service.simulators import eight_by_eight as sim_8x8
-from service.simulators import genesys_gws as sim_gws
-from service.simulators import nice_cxone as sim_nice
-from service.simulators import sinch_contact_pro as sim_sinch
-from service.tenants import PLATFORMS, parse_tenants
+from service.tenants import parse_tenants
 
 __all__ = [
     "Figures",
@@ -72,9 +69,6 @@ __all__ = [
     "stored_fields",
 ]
 
-_DEV_FIELDS = {"Sentiment", "SentimentScore", "Topics", "CrmAccount", "CaseNumber", "Vip"}
-"""The NICE tenant's business data fields, declared at the simulator as they would be in
-CXone: a field the tenant maps but NICE does not know is refused there."""
 _SUMMARY_EVERY = 2.0
 """Seconds between plain summaries (a pipe or a CI log gets one block per period)."""
 _REDRAW_EVERY = 1.0
@@ -87,13 +81,6 @@ _COUNTERS = {
     "enricher_parked_total": "parked",
     "enricher_dead_lettered_total": "dead_lettered",
 }
-_VENDOR_LABEL = {
-    "nice-cxone": "NICE contact",
-    "sinch-contact-pro": "Sinch contact",
-    "8x8": "8x8 interaction",
-    "genesys-gws": "GWS",
-}
-_PRIVATE = "****"
 
 
 async def run_dev(*, rate: float, duration: float, http_port: int) -> int:
@@ -192,29 +179,39 @@ async def _stop_service(service: Service, task: asyncio.Task[None]) -> None:
         await task
 
 
+def _dev_platforms() -> dict[str, PlatformSpec]:
+    """The platforms dev mode runs: every registered one with a simulator and a dev profile."""
+    return {
+        platform: spec
+        for platform, spec in specs().items()
+        if spec.simulator is not None and spec.dev is not None
+    }
+
+
+def _profile(platform: str) -> DevProfile | None:
+    spec = specs().get(platform)
+    return spec.dev if spec is not None else None
+
+
 def _simulator_apps() -> dict[str, FastAPI]:
-    """Every registered simulator with its dev defaults; NICE also gets the tenant's field
-    catalogue, since CXone refuses fields it does not declare."""
-    apps = {platform: factory() for platform, factory in SIMULATORS.items()}
-    apps["nice-cxone"] = sim_nice.create_app(sim_nice.NiceSimConfig(field_catalogue=_DEV_FIELDS))
+    """Every dev platform's simulator with its dev defaults, or the one its profile asks for
+    (a simulator that must know the dev tenant's fields, say)."""
+    apps = {}
+    for platform, spec in _dev_platforms().items():
+        factory = spec.dev.simulator if spec.dev and spec.dev.simulator else spec.simulator
+        if factory is not None:
+            apps[platform] = factory()
     return apps
 
 
 def dev_environ(simulator_urls: Mapping[str, str]) -> dict[str, str]:
     """What the dev tenants file references: each simulator's URL and dev credentials."""
-    return {
-        "DEV_NICE_ISSUER": simulator_urls["nice-cxone"],
-        "DEV_NICE_CLIENT_SECRET": sim_nice.DEV_CLIENT_SECRET,
-        "DEV_NICE_ACCESS_KEY_ID": sim_nice.DEV_ACCESS_KEY_ID,
-        "DEV_NICE_ACCESS_KEY_SECRET": sim_nice.DEV_ACCESS_KEY_SECRET,
-        "DEV_SINCH_BASE_URL": simulator_urls["sinch-contact-pro"],
-        "DEV_SINCH_PASSWORD": sim_sinch.DEV_PASSWORD,
-        "DEV_SINCH_API_KEY": sim_sinch.DEV_API_KEY,
-        "DEV_8X8_BASE_URL": simulator_urls["8x8"],
-        "DEV_8X8_ACTION_TOKEN": sim_8x8.DEV_ACTION_TOKEN,
-        "DEV_GWS_BASE_URL": simulator_urls["genesys-gws"],
-        "DEV_GWS_PASSWORD": sim_gws.DEV_PASSWORD,
-    }
+    environ: dict[str, str] = {}
+    for platform, url in simulator_urls.items():
+        profile = _profile(platform)
+        if profile is not None:
+            environ.update(profile.environ(url))
+    return environ
 
 
 def _service(
@@ -245,13 +242,12 @@ def _service(
 
 def _sample_tenants(service: Service, sims: Mapping[str, str]) -> list[SampleTenant]:
     """Traffic for exactly the tenants the service runs, so the file stays the one source."""
-    nice_tenant_id = sim_nice.DEV_TENANT_ID
     return [
         SampleTenant(
             name,
             tenant.platform,
             sims[tenant.platform],
-            nice_tenant_id if tenant.platform == "nice-cxone" else None,
+            live=tenant.settings.write_window() == "live",
         )
         for name, tenant in service.tenants.tenants.items()
     ]
@@ -280,16 +276,10 @@ def _banner(
     s = service.settings
     bootstrap = broker.bootstrap_servers
     token = s.admin_token.get_secret_value() if s.admin_token else "-"
-    stores = {
-        "nice-cxone": "/_sim/contacts",
-        "sinch-contact-pro": "/_sim/contacts",
-        "8x8": "/_sim/interactions",
-        "genesys-gws": "/_sim/interactions",
-    }
     tenants: dict[str, str] = {t.platform: name for name, t in service.tenants.tenants.items()}
     simulators = "".join(
         f"\n  {platform:<18}{url}  tenant {tenants.get(platform, '-')}, "
-        f"stored data at {url}{stores[platform]}"
+        f"stored data at {url}{_store_path(platform)}"
         for platform, url in sims.items()
     )
     return (
@@ -478,9 +468,16 @@ def platform_row(
     )
 
 
+def _store_path(platform: str) -> str:
+    profile = _profile(platform)
+    return profile.store_path if profile is not None else "/_sim"
+
+
 def _platform_order(tenant: str, figures: Figures) -> tuple[int, str]:
-    known = figures.platform in PLATFORMS
-    return (PLATFORMS.index(figures.platform) if known else len(PLATFORMS), tenant)
+    """Rows in the registry's order of platforms, then by tenant."""
+    order = list(specs())
+    known = figures.platform in order
+    return (order.index(figures.platform) if known else len(order), tenant)
 
 
 class _Summary:
@@ -511,7 +508,7 @@ class _Summary:
             lines.append(f"    dead-lettered by reason: {reasons}")
         if self._traffic.released:
             lines.append(
-                f"    GWS interactions ended before their close event: {self._traffic.released}"
+                f"    live interactions ended before their close event: {self._traffic.released}"
             )
         return lines
 
@@ -574,27 +571,19 @@ def _total(metrics: Metrics, name: str) -> int:
 
 
 def stored_fields(platform: str, body: Mapping[str, Any]) -> dict[str, object]:
-    """The fields a simulator's control view says it stores, private 8x8 values masked: the
-    control view shows them in clear, the terminal should not."""
-    if platform == "nice-cxone":
-        segments = body.get("segments") or {}
-        return dict(next(iter(segments.values()), {}))
-    if platform == "sinch-contact-pro":
-        return dict(body.get("attached_data") or {})
-    if platform == "8x8":
-        variables: Mapping[str, Mapping[str, Any]] = body.get("variables") or {}
-        return {
-            name: _PRIVATE if v.get("privacy") else v.get("value") for name, v in variables.items()
-        }
-    return dict(body.get("user_data") or {})
+    """The fields a simulator's control view says it stores, as the platform's dev profile
+    reads them (private values masked: the control view shows them in clear, the terminal
+    should not)."""
+    profile = _profile(platform)
+    return profile.stored_fields(body) if profile is not None else dict(body)
 
 
 def _vendor_label(platform: str, lookup: str) -> str:
-    """``NICE contact 1000005``, ``GWS calls 00AB...``: the vendor's own words for the id."""
-    parts = lookup.rstrip("/").split("/")
-    if platform == "genesys-gws":
-        return f"GWS {parts[-2]} {parts[-1]}"
-    return f"{_VENDOR_LABEL.get(platform, platform)} {parts[-1]}"
+    """The vendor's own words for the record, as the platform's dev profile names it."""
+    profile = _profile(platform)
+    if profile is None:
+        return f"{platform} {lookup.rstrip('/').rsplit('/', 1)[-1]}"
+    return profile.label(lookup)
 
 
 async def _stored(traffic: TrafficGenerator, client: httpx.AsyncClient) -> list[Stored]:

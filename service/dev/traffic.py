@@ -2,14 +2,15 @@
 speech-analytics pipelines would produce them, for one sample tenant on each platform, in every
 arrival order that matters.
 
-Interactions go to the tenants in turn. Each carries the ``ref`` its platform addresses it by,
+Interactions go to the tenants in turn. Each carries the ``ref`` its platform addresses it by
 and is registered at the vendor simulator first where the platform needs the interaction to
-exist and nothing would create it (NICE contacts, Sinch contacts with their channel). After-close
-platforms mostly see the close first and analytics later, often analytics first (held until the
-close), sometimes a redelivered event. A live-window platform (Genesys GWS) sees analytics while
-the interaction runs and the close afterwards; now and then its call is released just before
-the close, so the CRM facts of that close meet a closed write window. Now and then a malformed
-record shows the DLQ at work.
+exist and nothing would create it; both come from the platform's dev profile
+(``PlatformSpec.dev``). After-close platforms mostly see the close first and analytics later,
+often analytics first (held until the close), sometimes a redelivered event. A live-window
+platform sees analytics while the interaction runs and the close afterwards; now and then, where
+its simulator can end an interaction, the interaction ends just before the close, so the CRM
+facts of that close meet a closed write window. Now and then a malformed record shows the DLQ
+at work.
 
 Planning (which events, which order, which ids) is pure and seeded; ``TrafficGenerator`` only
 performs the plans.
@@ -31,6 +32,9 @@ import httpx
 import orjson
 from aiokafka import AIOKafkaProducer
 
+from service.platforms.registry import spec_for
+from service.platforms.spec import DevProfile, SampleContext
+
 __all__ = [
     "BAD_RECORD",
     "InteractionPlan",
@@ -45,13 +49,12 @@ __all__ = [
 
 _LABELS = ("positive", "neutral", "negative")
 _TOPICS = ("billing", "cancel", "upgrade", "outage", "refund", "address-change")
-_LIVE_PLATFORMS = frozenset({"genesys-gws"})
 BAD_RECORD = b'{"type": "interaction.closed", '
 """Cut off mid-object, as a producer crashing mid-write would leave it."""
 
 BAD_SHARE = 0.05
 RELEASE_SHARE = 0.10
-"""Share of GWS calls released before their close event is consumed."""
+"""Share of live interactions ended at the vendor before their close event is consumed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +64,15 @@ class SampleTenant:
     name: str
     platform: str
     simulator_url: str
-    nice_tenant_id: str | None = None
-    """NICE's own tenant id, which contacts are registered under (nice-cxone only)."""
+    live: bool = False
+    """The platform is written while the interaction runs (its write window is ``live``)."""
+
+    @property
+    def profile(self) -> DevProfile:
+        profile = spec_for(self.platform).dev
+        if profile is None:
+            raise ValueError(f"no sample traffic for platform {self.platform!r}")
+        return profile
 
 
 class Order(enum.Enum):
@@ -78,7 +88,7 @@ class Send:
     value: bytes
     delay: float = 0.0
     release_first: bool = False
-    """Release the GWS interaction at the simulator just before this record is produced."""
+    """End the live interaction at the simulator just before this record is produced."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,11 +123,11 @@ def arrival_order(roll: float, *, live: bool) -> Order:
 
 def plan_interaction(tenant: SampleTenant, n: int, rng: random.Random) -> InteractionPlan:
     """Everything about the ``n``-th interaction, drawn from ``rng`` only (seeded runs repeat)."""
-    live = tenant.platform in _LIVE_PLATFORMS
+    live = tenant.live
     interaction_id = f"call-{n:06d}"
     channel = rng.choice(("voice", "voice", "chat"))
     ref = _ref(tenant, n, channel, rng)
-    release = live and rng.random() < RELEASE_SHARE
+    release = live and tenant.profile.release(ref) is not None and rng.random() < RELEASE_SHARE
     closed = _closed_event(tenant, interaction_id, channel=channel, ref=ref, n=n, rng=rng)
     analytics = _analytics_event(tenant.name, interaction_id, channel, ref if live else None, rng)
     order = arrival_order(rng.random(), live=live)
@@ -130,8 +140,8 @@ def plan_interaction(tenant: SampleTenant, n: int, rng: random.Random) -> Intera
         ref=ref,
         channel=channel,
         sends=sends,
-        registration=_registration(tenant, ref, channel),
-        lookup=_lookup(tenant.platform, ref),
+        registration=tenant.profile.registration(ref, channel),
+        lookup=tenant.profile.lookup(ref),
         released=release,
     )
 
@@ -167,42 +177,12 @@ def _ref(tenant: SampleTenant, n: int, channel: str, rng: random.Random) -> dict
 def sample_ref(
     platform: str, tenant: str, n: int, channel: str, rng: random.Random
 ) -> dict[str, str]:
-    """The ids each platform addresses an interaction by, shaped like the vendor's own (public:
+    """The ids a platform addresses an interaction by, shaped like the vendor's own (public:
     ``enricher send --sample`` addresses its events the same way)."""
-    if platform == "nice-cxone":
-        return {"contact_id": str(1_000_000 + n)}
-    if platform == "sinch-contact-pro":
-        return {"contact_id": f"{rng.getrandbits(128):032x}"}
-    if platform == "8x8":
-        media = "phone" if channel == "voice" else "chat"
-        return {"guid": f"int-{n:011x}-{rng.getrandbits(32):08x}-{media}-01-{tenant}"}
-    if platform == "genesys-gws":
-        media = "calls" if channel == "voice" else "chats"
-        return {"media": media, "session_id": f"{rng.getrandbits(64):016X}"}
-    raise ValueError(f"no sample traffic for platform {platform!r}")
-
-
-def _registration(
-    tenant: SampleTenant, ref: Mapping[str, str], channel: str
-) -> tuple[str, Mapping[str, Any]] | None:
-    """8x8 and GWS simulators create unknown interactions on first write (their dev default),
-    as a live interaction would already exist at the vendor."""
-    if tenant.platform == "nice-cxone":
-        return "/_sim/contacts", {
-            "contact_id": ref["contact_id"],
-            "tenant_id": tenant.nice_tenant_id,
-        }
-    if tenant.platform == "sinch-contact-pro":
-        return "/_sim/contacts", {"id": ref["contact_id"], "channel": channel, "status": "Handled"}
-    return None
-
-
-def _lookup(platform: str, ref: Mapping[str, str]) -> str:
-    if platform in ("nice-cxone", "sinch-contact-pro"):
-        return f"/_sim/contacts/{ref['contact_id']}"
-    if platform == "8x8":
-        return f"/_sim/interactions/{ref['guid']}"
-    return f"/_sim/interactions/{ref['media']}/{ref['session_id']}"
+    profile = spec_for(platform).dev
+    if profile is None:
+        raise ValueError(f"no sample traffic for platform {platform!r}")
+    return profile.sample_ref(SampleContext(tenant, n, channel, rng))
 
 
 def _closed_event(
@@ -219,8 +199,7 @@ def _closed_event(
         "case_number": 4000 + n,
         "vip": rng.random() < 0.2,
     }
-    if tenant.platform == "8x8":
-        data["card_last4"] = f"{rng.randrange(10_000):04d}"
+    data.update(tenant.profile.close_data(rng))
     return _event(
         "interaction.closed",
         tenant.name,
@@ -349,11 +328,12 @@ class TrafficGenerator:
             self.bad_by_tenant[tenant] = self.bad_by_tenant.get(tenant, 0) + 1
 
     async def _release(self, plan: InteractionPlan, sim: httpx.AsyncClient) -> None:
-        """Ends the interaction at GWS. An interaction the enricher has not written yet does not
-        exist there (the simulator creates it on first write), so then there is nothing to end."""
-        media, session_id = plan.ref["media"], plan.ref["session_id"]
-        action = "release" if media == "calls" else "complete"
-        path = f"/_sim/interactions/{media}/{session_id}/{action}"
+        """Ends the live interaction at the simulator. One the enricher has not written yet may
+        not exist there (a simulator that creates it on first write), so then there is nothing
+        to end."""
+        path = plan.tenant.profile.release(plan.ref)
+        if path is None:
+            return
         response = await sim.post(plan.tenant.simulator_url + path)
         if response.status_code == 200:
             self.released += 1

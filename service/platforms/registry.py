@@ -15,7 +15,10 @@ from functools import cache
 from importlib import import_module
 from importlib.metadata import EntryPoint, entry_points
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import AfterValidator, Field
+from pydantic_core import PydanticCustomError
 
 from service.platforms.base import PlatformAdapter
 from service.platforms.spec import AdapterContext, PlatformSettings, PlatformSpec
@@ -27,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BUILT_IN",
     "ENTRY_POINT_GROUP",
+    "PlatformId",
     "PlatformPluginError",
     "UnknownPlatform",
     "build_adapter",
@@ -130,6 +134,26 @@ def spec_for(platform_id: str) -> PlatformSpec:
     if spec is None:
         raise UnknownPlatform(f"unknown platform {platform_id!r}; known: {', '.join(known)}")
     return spec
+
+
+def _registered(value: str) -> str:
+    """Refused as a ``Literal`` of the known ids would refuse it, in the same words."""
+    if value not in specs():
+        known = [f"'{platform}'" for platform in specs()]
+        expected = known[0] if len(known) == 1 else f"{', '.join(known[:-1])} or {known[-1]}"
+        raise PydanticCustomError(
+            "literal_error", "Input should be {expected}", {"expected": expected}
+        )
+    return value
+
+
+def _known_ids(schema: dict[str, Any]) -> None:
+    schema["enum"] = list(specs())
+
+
+PlatformId = Annotated[str, AfterValidator(_registered), Field(json_schema_extra=_known_ids)]
+"""A registered platform's id, wherever one is given (the tenants file, an admin filter); its
+JSON schema lists the ids of this process's registry."""
 
 
 def build_adapter(tenant: Tenant, transport: Transport, *, name: str = "") -> PlatformAdapter:

@@ -66,9 +66,10 @@ class PlatformSettings(StrictModel):
         for name, rule in fields.items():
             refused = [flag for flag in rule.flags() if flag not in self.FIELD_FLAGS]
             if refused:
+                verb, pronoun = ("means", "it") if len(refused) == 1 else ("mean", "them")
                 problems.append(
-                    f"fields.{name}: {', '.join(refused)} mean nothing to this platform; "
-                    "remove them"
+                    f"fields.{name}: {', '.join(refused)} {verb} nothing on this platform; "
+                    f"remove {pronoun}"
                 )
         return problems
 
@@ -147,8 +148,9 @@ class DevProfile:
     """The ids the platform addresses an interaction by, shaped like the vendor's own."""
     lookup: Callable[[Mapping[str, str]], str]
     """The control path that shows what the simulator stores for an interaction's ``ref``."""
-    record_noun: str
-    """The vendor's own word for what it stores data on (``contact``, ``interaction``)."""
+    record_name: str
+    """The vendor's own words for what it stores data on (``NICE contact``); the record's id
+    follows it on the dev dashboard."""
     store_path: str
     """The control path listing everything the simulator stores, for the dev banner."""
     stored_fields: Callable[[Mapping[str, Any]], dict[str, object]] = _stored_as_is
@@ -166,13 +168,14 @@ class DevProfile:
     simulator: Callable[[], FastAPI] | None = None
     """The simulator dev mode serves, where it needs more than the spec's bare defaults."""
     record_label: Callable[[str], str] | None = None
-    """How to name a record by its lookup path; by default the noun and the path's last part."""
+    """How to name a record by its lookup path, where its id is more than the path's last
+    part; by default ``record_name`` and that part."""
 
-    def label(self, title: str, lookup: str) -> str:
-        """``NICE CXone contact 1000005``: the vendor's own words for the record."""
+    def label(self, lookup: str) -> str:
+        """``NICE contact 1000005``: the vendor's own words for the record."""
         if self.record_label is not None:
             return self.record_label(lookup)
-        return f"{title} {self.record_noun} {lookup.rstrip('/').rsplit('/', 1)[-1]}"
+        return f"{self.record_name} {lookup.rstrip('/').rsplit('/', 1)[-1]}"
 
 
 @dataclass(frozen=True)
@@ -192,5 +195,3 @@ class PlatformSpec:
     """What ``enricher dev`` needs to run a sample tenant on it."""
     docs_page: str | None = None
     """The platform's page under ``docs/`` (``platforms/nice-cxone.md``)."""
-    description: str = ""
-    """One line for the tenants-file reference: what the block configures."""

@@ -11,27 +11,28 @@ from typing import Any, Literal
 import httpx
 from fastapi import FastAPI
 
+from service.platforms.eight_by_eight.simulator import DEV_ACTION_TOKEN
+from service.platforms.eight_by_eight.simulator import DEV_TENANT_ID as EIGHT_BY_EIGHT_TENANT
+from service.platforms.genesys_gws.simulator import DEV_PASSWORD as GWS_PASSWORD
+from service.platforms.genesys_gws.simulator import DEV_USERNAME as GWS_USERNAME
 from service.platforms.http.simulator import HttpSimConfig
-from service.platforms.http.simulator import create_app as create_http_app
-from service.simulators import (
-    create_eight_by_eight_app,
-    create_genesys_gws_app,
-    create_nice_cxone_app,
-    create_sinch_contact_pro_app,
-)
-from service.simulators.eight_by_eight import DEV_ACTION_TOKEN
-from service.simulators.eight_by_eight import DEV_TENANT_ID as EIGHT_BY_EIGHT_TENANT
-from service.simulators.genesys_gws import DEV_PASSWORD as GWS_PASSWORD
-from service.simulators.genesys_gws import DEV_USERNAME as GWS_USERNAME
-from service.simulators.nice_cxone import DEV_TENANT_ID as NICE_TENANT
-from service.simulators.sinch_contact_pro import DEV_API_KEY
-from service.simulators.sinch_contact_pro import DEV_PASSWORD as SINCH_PASSWORD
-from service.simulators.sinch_contact_pro import DEV_USERNAME as SINCH_USERNAME
+from service.platforms.nice_cxone.simulator import DEV_TENANT_ID as NICE_TENANT
+from service.platforms.registry import spec_for
+from service.platforms.sinch_contact_pro.simulator import DEV_API_KEY
+from service.platforms.sinch_contact_pro.simulator import DEV_PASSWORD as SINCH_PASSWORD
+from service.platforms.sinch_contact_pro.simulator import DEV_USERNAME as SINCH_USERNAME
 
 __all__ = ["PLATFORMS", "Platform"]
 
 Ref = dict[str, str]
 Control = httpx.AsyncClient
+
+
+def _simulator(platform: str) -> Callable[..., FastAPI]:
+    """The platform's simulator with its dev defaults, as its spec names it."""
+    factory = spec_for(platform).simulator
+    assert factory is not None, platform
+    return factory
 
 
 async def _ok(response: Awaitable[httpx.Response]) -> Any:
@@ -95,7 +96,7 @@ async def _nice_refuse(control: Control, ref: Ref) -> None:
 NICE = Platform(
     name="nice-cxone",
     window="after_close",
-    app=create_nice_cxone_app,
+    app=_simulator("nice-cxone"),
     block=lambda url: (
         f"""
 issuer: {url}
@@ -138,7 +139,7 @@ async def _sinch_refuse(control: Control, ref: Ref) -> None:
 SINCH = Platform(
     name="sinch-contact-pro",
     window="after_close",
-    app=create_sinch_contact_pro_app,
+    app=_simulator("sinch-contact-pro"),
     block=lambda url: (
         f"""
 base_url: {url}
@@ -182,7 +183,7 @@ async def _eight_refuse(control: Control, ref: Ref) -> None:
 EIGHT_BY_EIGHT = Platform(
     name="8x8",
     window="after_close",
-    app=create_eight_by_eight_app,
+    app=_simulator("8x8"),
     block=lambda url: (
         f"""
 base_url: {url}
@@ -222,7 +223,7 @@ async def _gws_refuse(control: Control, ref: Ref) -> None:
 GWS = Platform(
     name="genesys-gws",
     window="live",
-    app=create_genesys_gws_app,
+    app=_simulator("genesys-gws"),
     block=lambda url: (
         f"""
 base_url: {url}
@@ -286,7 +287,7 @@ outcomes:
 
 
 def _http_app() -> FastAPI:
-    return create_http_app(HttpSimConfig(auto_create=False))
+    return _simulator("http")(HttpSimConfig(auto_create=False))
 
 
 HTTP = Platform(

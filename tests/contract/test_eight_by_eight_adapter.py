@@ -19,15 +19,17 @@ from pydantic import SecretStr
 from service.events import Scalar
 from service.http_server import AppServer
 from service.platforms.base import Delivery
-from service.platforms.eight_by_eight import PRIVATE_MASK, EightByEightAdapter
-from service.platforms.outcomes import Outcome, OutcomeKind
-from service.simulators.eight_by_eight import (
+from service.platforms.eight_by_eight.adapter import EightByEightAdapter
+from service.platforms.eight_by_eight.settings import EightByEightSettings
+from service.platforms.eight_by_eight.simulator import (
     DEV_ACTION_TOKEN,
     DEV_TENANT_ID,
     EightByEightSimConfig,
     create_app,
 )
-from service.tenants import EightByEightSettings, FieldMapping
+from service.platforms.eight_by_eight.wire import PRIVATE_MASK
+from service.platforms.outcomes import Outcome, OutcomeKind
+from service.tenant_fields import FieldMapping
 from service.transport import AiohttpTransport
 from tests.fixtures.eight_by_eight import Sim
 

@@ -18,7 +18,7 @@ import pytest_asyncio
 from fastapi import FastAPI
 
 from service.http_server import AppServer
-from service.simulators.eight_by_eight import (
+from service.platforms.eight_by_eight.simulator import (
     DEV_ACTION_TOKEN,
     DEV_TENANT_ID,
     EightByEightSimConfig,

@@ -16,11 +16,12 @@ from pydantic import SecretStr
 
 from service.events import Scalar
 from service.platforms.base import Delivery
-from service.platforms.genesys_gws import GenesysGwsAdapter
+from service.platforms.genesys_gws.adapter import GenesysGwsAdapter
+from service.platforms.genesys_gws.settings import GenesysGwsSettings
+from service.platforms.genesys_gws.simulator import GwsSimConfig
 from service.platforms.outcomes import OutcomeKind
 from service.simulators.faults import Sleep
-from service.simulators.genesys_gws import GwsSimConfig
-from service.tenants import FieldMapping, GenesysGwsSettings
+from service.tenant_fields import FieldMapping
 from service.transport import AiohttpTransport
 from tests.fixtures.genesys_gws import GWS_PASSWORD, GWS_USERNAME, GwsSim, serve_gws
 

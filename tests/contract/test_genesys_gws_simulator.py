@@ -19,7 +19,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from service.simulators.genesys_gws import (
+from service.platforms.genesys_gws.simulator import (
     CSRF_REFUSAL,
     DEV_PASSWORD,
     DEV_USERNAME,

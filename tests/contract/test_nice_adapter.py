@@ -17,10 +17,10 @@ from pydantic import SecretStr
 
 from service.http_server import AppServer
 from service.platforms.base import Delivery
-from service.platforms.nice_cxone import NiceCxoneAdapter
+from service.platforms.nice_cxone.adapter import NiceCxoneAdapter
+from service.platforms.nice_cxone.settings import NiceCxoneSettings
+from service.platforms.nice_cxone.simulator import AccessKey, NiceSimConfig, create_app
 from service.platforms.outcomes import OutcomeKind
-from service.simulators.nice_cxone import AccessKey, NiceSimConfig, create_app
-from service.tenants import NiceCxoneSettings
 from service.transport import AiohttpTransport
 from tests.fixtures.nice import NICE_TENANT_ID, Sim
 

@@ -21,8 +21,7 @@ import pytest
 from fastapi import FastAPI
 
 from service.http_server import AppServer as SimulatorServer
-from service.simulators import SIMULATORS, run_simulator
-from service.simulators.nice_cxone import (
+from service.platforms.nice_cxone.simulator import (
     DEV_ACCESS_KEY_ID,
     DEV_ACCESS_KEY_SECRET,
     DEV_CLIENT_ID,
@@ -32,6 +31,7 @@ from service.simulators.nice_cxone import (
     NiceSimConfig,
     create_app,
 )
+from service.simulators.serve import run_simulator, simulators
 
 START = 1_800_000_000.0
 CONTACT_PATH = "/business-data-manager/v1/business-data/contact"
@@ -1006,7 +1006,7 @@ async def test_run_simulator_rejects_unknown_names() -> None:
 
 
 def test_registry_builds_independent_nice_apps() -> None:
-    factory = SIMULATORS["nice-cxone"]
+    factory = simulators()["nice-cxone"]
 
     first, second = factory(), factory()
 

@@ -21,9 +21,10 @@ from service.events import Scalar
 from service.http_server import AppServer
 from service.platforms.base import Delivery
 from service.platforms.outcomes import Outcome, OutcomeKind
-from service.platforms.sinch_contact_pro import SinchContactProAdapter
-from service.simulators.sinch_contact_pro import ApiUser, SinchSimConfig, create_app
-from service.tenants import FieldMapping, SinchContactProSettings
+from service.platforms.sinch_contact_pro.adapter import SinchContactProAdapter
+from service.platforms.sinch_contact_pro.settings import SinchContactProSettings
+from service.platforms.sinch_contact_pro.simulator import ApiUser, SinchSimConfig, create_app
+from service.tenant_fields import FieldMapping
 from service.transport import AiohttpTransport
 from tests.fixtures.sinch import SinchSim
 

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from service.http_server import AppServer
-from service.simulators.sinch_contact_pro import (
+from service.platforms.sinch_contact_pro.simulator import (
     CONTACT_DATA_PATH,
     DEV_API_KEY,
     DEV_PASSWORD,

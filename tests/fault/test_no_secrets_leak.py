@@ -41,8 +41,8 @@ import structlog
 from service.delivery.dlq_reader import DeadLetterRecord
 from service.http_server import AppServer
 from service.logs import configure_logging
+from service.platforms.eight_by_eight.simulator import create_app as create_eight_by_eight_app
 from service.redaction import Redactor
-from service.simulators import create_eight_by_eight_app
 from service.tenants import parse_tenants
 from tests.fixtures.eight_by_eight import EIGHT_BY_EIGHT_TENANT_ID, EIGHT_BY_EIGHT_TOKEN
 from tests.fixtures.eight_by_eight import Sim as EightByEightSim

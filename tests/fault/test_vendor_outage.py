@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from service.http_server import AppServer
-from service.simulators.nice_cxone import NiceSimConfig, create_app
+from service.platforms.nice_cxone.simulator import NiceSimConfig, create_app
 from tests.fault.cluster import Load, cluster, summary, wait_until
 from tests.fixtures.nice import Sim
 from tests.integration.conftest import FIELDS, TWO_TENANTS_YAML

@@ -23,9 +23,9 @@ from aiokafka import AIOKafkaProducer
 
 from service.delivery.dlq_reader import DeadLetterRecord, read_dead_letters
 from service.http_server import AppServer
+from service.platforms.nice_cxone.simulator import NiceSimConfig, create_app
 from service.runtime import Service
 from service.settings import Settings
-from service.simulators.nice_cxone import NiceSimConfig, create_app
 from service.tenants import parse_tenants
 from tests.fixtures.nice import Sim
 

@@ -13,8 +13,10 @@ import pytest
 from click.testing import CliRunner
 
 from service.cli import main
-from service.tenants import PLATFORMS
+from service.platforms.registry import built_in
 from tests.unit.test_tenants import GOOD
+
+PLATFORMS = tuple(spec.id for spec in built_in())
 
 
 def test_check_config_accepts_a_good_file(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from service.http_server import AppServer
-from service.simulators import SIMULATORS
+from service.simulators.serve import simulators
 from tests.unit.test_admin_routes import admin_parts
 
 
@@ -42,7 +42,9 @@ def _service() -> Any:
     return admin_parts().app
 
 
-@pytest.mark.parametrize("make_app", [_service, *SIMULATORS.values()], ids=["service", *SIMULATORS])
+@pytest.mark.parametrize(
+    "make_app", [_service, *simulators().values()], ids=["service", *simulators()]
+)
 async def test_the_docs_page_loads_nothing_from_another_host(make_app: Any) -> None:
     async with AppServer(make_app()) as server, httpx.AsyncClient(timeout=10) as client:
         page = await client.get(f"{server.url}/docs")

@@ -15,13 +15,11 @@ from aiokafka import AIOKafkaProducer
 
 from service.http_server import AppServer
 from service.kafka_admin import ensure_topics
-from service.simulators import (
-    EightByEightSimConfig,
-    create_eight_by_eight_app,
-    create_genesys_gws_app,
-    create_sinch_contact_pro_app,
-)
-from service.simulators.sinch_contact_pro import SinchSimConfig
+from service.platforms.eight_by_eight.simulator import EightByEightSimConfig
+from service.platforms.eight_by_eight.simulator import create_app as create_eight_by_eight_app
+from service.platforms.genesys_gws.simulator import create_app as create_genesys_gws_app
+from service.platforms.sinch_contact_pro.simulator import SinchSimConfig
+from service.platforms.sinch_contact_pro.simulator import create_app as create_sinch_contact_pro_app
 from tests.fixtures.eight_by_eight import EIGHT_BY_EIGHT_TENANT_ID, EIGHT_BY_EIGHT_TOKEN
 from tests.fixtures.eight_by_eight import Sim as EightByEightSim
 from tests.fixtures.genesys_gws import GWS_PASSWORD, GWS_USERNAME, GwsSim

@@ -20,13 +20,16 @@ from service.dev.devmode import (
 )
 from service.dev.traffic import BAD_RECORD, Order, SampleTenant, arrival_order, plan_interaction
 from service.events import parse_event
-from service.tenants import PLATFORMS
+from service.platforms.registry import built_in
 
 INF = float("inf")
 
+PLATFORMS = tuple(spec.id for spec in built_in())
+
 
 def _tenant(platform: str) -> SampleTenant:
-    return SampleTenant(f"t-{platform.replace('-', '')}", platform, "http://sim", "nice-tenant")
+    live = platform == "genesys-gws"
+    return SampleTenant(f"t-{platform.replace('-', '')}", platform, "http://sim", live=live)
 
 
 @pytest.mark.parametrize(

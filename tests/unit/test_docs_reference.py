@@ -8,16 +8,12 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
+from service.platforms.eight_by_eight.settings import EightByEightSettings
+from service.platforms.genesys_gws.settings import GenesysGwsSettings
+from service.platforms.nice_cxone.settings import NiceCxoneSettings
+from service.platforms.sinch_contact_pro.settings import SinchContactProSettings
 from service.settings import Settings
-from service.tenants import (
-    EightByEightSettings,
-    FieldMapping,
-    GenesysGwsSettings,
-    NiceCxoneSettings,
-    SinchContactProSettings,
-    Tenant,
-    TenantsConfig,
-)
+from service.tenants import FieldMapping, Tenant, TenantsConfig
 from tools import docs_reference
 from tools.docs_reference import REFRESH, ROOT, duration, helm_values, render_all
 

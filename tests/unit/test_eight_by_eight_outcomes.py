@@ -12,9 +12,10 @@ from pydantic import SecretStr
 
 from service.events import Scalar
 from service.platforms.base import Delivery
-from service.platforms.eight_by_eight import (
+from service.platforms.eight_by_eight.adapter import EightByEightAdapter
+from service.platforms.eight_by_eight.settings import EightByEightSettings
+from service.platforms.eight_by_eight.wire import (
     PRIVATE_MASK,
-    EightByEightAdapter,
     Variable,
     build_request,
     classify,
@@ -24,7 +25,7 @@ from service.platforms.eight_by_eight import (
     wire_value,
 )
 from service.platforms.outcomes import Outcome, OutcomeKind
-from service.tenants import EightByEightSettings, FieldMapping
+from service.tenant_fields import FieldMapping
 from service.transport import HttpRequest, HttpResponse
 from tests.unit.factories import T0
 

@@ -28,6 +28,28 @@ def test_closed_event_parses_and_flattens() -> None:
     assert event.status == "Handled"
 
 
+def test_an_id_under_a_key_no_built_in_platform_uses_is_kept_for_the_platform_that_does() -> None:
+    ref = {"contact_id": "8675309", "ticket_id": "T-4711", "rank": 3, "note": None}
+    event = parse_event(KEY, encode(closed_json(ref=ref)), TENANTS)
+    assert event.ref == {"contact_id": "8675309", "ticket_id": "T-4711"}
+    analytics = parse_event(KEY, encode(analytics_json(ref={"ticket_id": "T-4711"})), TENANTS)
+    assert analytics.ref == {"ticket_id": "T-4711"}
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [
+        pytest.param({"ticket_id": ""}, id="empty"),
+        pytest.param({"ticket_id": "x" * 257}, id="too-long"),
+        pytest.param({f"id_{n}": "x" for n in range(33)}, id="too-many"),
+    ],
+)
+def test_an_unknown_id_follows_the_rules_of_every_id(ref: dict[str, str]) -> None:
+    with pytest.raises(BadInput, match="ref") as caught:
+        parse_event(KEY, encode(closed_json(ref=ref)), TENANTS)
+    assert caught.value.reason == "invalid_event"
+
+
 def test_analytics_objects_flatten_with_dots_and_lists_stay_values() -> None:
     event = parse_event(KEY, encode(analytics_json()), TENANTS)
     assert event.fields == {

@@ -10,7 +10,8 @@ from pydantic import SecretStr
 
 from service.events import Scalar
 from service.platforms.base import Delivery
-from service.platforms.genesys_gws import (
+from service.platforms.genesys_gws.settings import GenesysGwsSettings
+from service.platforms.genesys_gws.wire import (
     PERMANENT_CODES,
     GwsSession,
     build_request,
@@ -23,7 +24,6 @@ from service.platforms.genesys_gws import (
     wire_value,
 )
 from service.platforms.outcomes import Outcome, OutcomeKind
-from service.tenants import GenesysGwsSettings
 from service.transport import HttpRequest, HttpResponse
 from tests.unit.factories import T0
 

@@ -194,7 +194,7 @@ def test_privacy_is_the_one_flag_a_field_may_set() -> None:
     shown = FieldMapping.model_validate({"from": "x", "display": True})
     assert settings().field_problems({"Card": private}) == []
     assert settings().field_problems({"Card": shown}) == [
-        "fields.Card: display mean nothing to this platform; remove them"
+        "fields.Card: display means nothing on this platform; remove it"
     ]
 
 

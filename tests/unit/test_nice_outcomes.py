@@ -10,9 +10,9 @@ import pytest
 from pydantic import SecretStr
 
 from service.platforms.base import Delivery
-from service.platforms.nice_cxone import build_request, classify, tenant_id_of
+from service.platforms.nice_cxone.settings import NiceCxoneSettings
+from service.platforms.nice_cxone.wire import build_request, classify, tenant_id_of
 from service.platforms.outcomes import Outcome, OutcomeKind
-from service.tenants import NiceCxoneSettings
 from service.transport import HttpRequest, HttpResponse
 from tests.unit.factories import T0
 

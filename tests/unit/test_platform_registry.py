@@ -4,13 +4,12 @@ errors a broken or clashing plug-in gives at start-up."""
 from __future__ import annotations
 
 import dataclasses
-from importlib.metadata import EntryPoint, distributions
+from importlib.metadata import EntryPoint
 from pathlib import Path
 
 import pytest
 
 from service.platforms.registry import (
-    ENTRY_POINT_GROUP,
     PlatformPluginError,
     UnknownPlatform,
     built_in,
@@ -18,6 +17,7 @@ from service.platforms.registry import (
     spec_for,
     specs,
 )
+from tests.fixtures.plugins import installed
 
 PLUGIN = """
 import dataclasses
@@ -27,21 +27,15 @@ _model = built_in()[0]
 SPEC = dataclasses.replace(_model, id="{id}", title="Plug-in")
 NOT_A_SPEC = "a string"
 """
+MODULES = {
+    "acme_platform": PLUGIN.format(id="acme-crm"),
+    "acme_clash": PLUGIN.format(id="8x8"),
+    "acme_broken": "raise RuntimeError('missing dependency')\n",
+}
 
 
-def installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *entries: str) -> list[EntryPoint]:
-    """A distribution installed in ``tmp_path`` as pip would lay it out, with ``entries`` in
-    the platforms group; its entry points, as the registry finds them."""
-    (tmp_path / "acme_platform.py").write_text(PLUGIN.format(id="acme-crm"))
-    (tmp_path / "acme_clash.py").write_text(PLUGIN.format(id="8x8"))
-    (tmp_path / "acme_broken.py").write_text("raise RuntimeError('missing dependency')\n")
-    info = tmp_path / "acme_platforms-1.2.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-platforms\nVersion: 1.2\n")
-    (info / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\n" + "\n".join(entries))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    [dist] = distributions(path=[str(tmp_path)])
-    return [e for e in dist.entry_points if e.group == ENTRY_POINT_GROUP]
+def plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *entries: str) -> list[EntryPoint]:
+    return installed(tmp_path, monkeypatch, MODULES, *entries)
 
 
 def test_the_built_in_platforms_come_first_in_their_order() -> None:
@@ -56,8 +50,7 @@ def test_an_unknown_id_lists_the_known_ones() -> None:
 
 
 def test_a_plugin_spec_joins_the_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    plugins = installed(tmp_path, monkeypatch, "acme = acme_platform:SPEC")
-    found = collect(built_in(), plugins)
+    found = collect(built_in(), plugins(tmp_path, monkeypatch, "acme = acme_platform:SPEC"))
     assert list(found)[-1] == "acme-crm"
     assert found["acme-crm"].title == "Plug-in"
 
@@ -74,9 +67,9 @@ def test_a_plugin_spec_joins_the_list(tmp_path: Path, monkeypatch: pytest.Monkey
 def test_a_broken_or_clashing_plugin_is_named_by_its_distribution(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, entry: str, message: str
 ) -> None:
-    plugins = installed(tmp_path, monkeypatch, entry)
+    found = plugins(tmp_path, monkeypatch, entry)
     with pytest.raises(PlatformPluginError, match=message):
-        collect(built_in(), plugins)
+        collect(built_in(), found)
 
 
 @pytest.mark.parametrize("bad_id", ["fields", "Upper", "", "has space", "x" * 49])

@@ -12,9 +12,10 @@ from pydantic import SecretStr
 
 from service.platforms.base import Delivery
 from service.platforms.outcomes import Outcome, OutcomeKind
-from service.platforms.sinch_contact_pro import build_request, classify, scrub
-from service.tenants import SinchContactProSettings
-from service.transport import HttpRequest, HttpResponse
+from service.platforms.sinch_contact_pro.adapter import SinchContactProAdapter
+from service.platforms.sinch_contact_pro.settings import SinchContactProSettings
+from service.platforms.sinch_contact_pro.wire import build_request, classify
+from service.transport import HttpRequest, HttpResponse, TransportError
 from tests.unit.factories import T0
 
 SETTINGS = SinchContactProSettings(
@@ -403,7 +404,40 @@ def test_excerpt_is_bounded_and_names_the_key_the_vendor_refused() -> None:
     assert "Vip" in named.excerpt
 
 
-def test_scrub_removes_every_secret() -> None:
-    text = "echo: the-key and cHc= and pw"
-    assert scrub(text, ["the-key", "cHc=", "pw", ""]) == "echo: *** and *** and ***"
-    assert scrub(None, ["x"]) is None
+class _Answers:
+    """A transport double that gives one answer, or fails as a lost connection does."""
+
+    def __init__(self, answer: HttpResponse | TransportError) -> None:
+        self._answer = answer
+
+    async def send(self, request: HttpRequest, timeout: float) -> HttpResponse:
+        if isinstance(self._answer, TransportError):
+            raise self._answer
+        return self._answer
+
+    async def close(self) -> None:
+        return None
+
+
+ECHOING = SETTINGS.model_copy(
+    update={"password": SecretStr("pw-0451"), "api_key": SecretStr("the-key")}
+)
+BASIC = base64.b64encode(b"api-user:pw-0451").decode()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        respond(400, f"bad request from the-key, pw-0451, Basic {BASIC}".encode()),
+        TransportError("connection", f"refused: X-Api-Key=the-key Authorization: Basic {BASIC}"),
+    ],
+)
+async def test_the_adapter_scrubs_every_credential_from_what_it_reports(
+    answer: HttpResponse | TransportError,
+) -> None:
+    adapter = SinchContactProAdapter(ECHOING, {}, _Answers(answer))
+    outcome = await adapter.send(delivery())
+    assert outcome.excerpt is not None
+    for secret in ("the-key", "pw-0451", BASIC):
+        assert secret not in outcome.excerpt
+    assert "[redacted]" in outcome.excerpt

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from service.tenants import ConfigError, SinchContactProSettings, parse_tenants
+from service.platforms.sinch_contact_pro.settings import SinchContactProSettings
+from service.tenants import ConfigError, parse_tenants
 
 ENV = {"GLOBEX_SINCH_PASSWORD": "pw"}
 
@@ -29,8 +30,8 @@ tenants:
 
 
 def sinch(text: str) -> SinchContactProSettings:
-    block = parse_tenants(text, environ=ENV).tenants["globex"].sinch_contact_pro
-    assert block is not None
+    block = parse_tenants(text, environ=ENV).tenants["globex"].settings
+    assert isinstance(block, SinchContactProSettings)
     return block
 
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from service.platforms.nice_cxone.settings import NiceCxoneSettings
 from service.tenants import ConfigError, load_tenants, parse_tenants
 
 GOOD = """\
@@ -36,9 +37,10 @@ def good(tmp_path: Path) -> str:
 def test_design_example_loads_with_references_resolved(tmp_path: Path) -> None:
     config = parse_tenants(good(tmp_path), environ=ENV)
     acme = config.tenants["acme"]
-    assert acme.nice_cxone is not None
-    assert acme.nice_cxone.client_secret.get_secret_value() == "cs"
-    assert acme.nice_cxone.access_key_secret.get_secret_value() == "ks"
+    nice = acme.settings
+    assert isinstance(nice, NiceCxoneSettings)
+    assert nice.client_secret.get_secret_value() == "cs"
+    assert nice.access_key_secret.get_secret_value() == "ks"
     assert acme.fields["SentimentScore"].type == "number"
     assert acme.retention == timedelta(days=7)
     basic = "bXktYXBwOmNz"  # base64("my-app:cs"), as sent to the token endpoint

@@ -13,15 +13,15 @@ interaction runs and says nothing about writes after it ends: a 404 then is
 classified ``not_found`` and is permanent, since waiting cannot bring a finished interaction
 back. Check the behaviour on the vendor's sandbox before a tenant goes live.
 
-The request builder and the outcome table are pure functions; the adapter class only sends.
+The request builder and the outcome table are pure functions here; ``adapter`` only sends.
 """
 
 from __future__ import annotations
 
 from base64 import b64encode
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
@@ -30,18 +30,16 @@ import orjson
 
 from service.backoff import parse_retry_after
 from service.events import Scalar
-from service.platforms.base import Delivery, PlatformAdapter, WriteWindow, classify_http, excerpt
+from service.platforms.base import Delivery, classify_http, excerpt
+from service.platforms.eight_by_eight.settings import EIGHT_BY_EIGHT_NAME, EightByEightSettings
 from service.platforms.outcomes import Outcome, OutcomeKind
-from service.platforms.spec import AdapterContext, PlatformSpec
-from service.tenants import EIGHT_BY_EIGHT_NAME, EightByEightSettings, FieldMapping
-from service.transport import HttpRequest, HttpResponse, Transport, TransportError
+from service.tenant_fields import FieldMapping
+from service.transport import HttpRequest, HttpResponse
 
 __all__ = [
     "DATA_TYPES",
     "PLATFORM",
     "PRIVATE_MASK",
-    "SPEC",
-    "EightByEightAdapter",
     "Variable",
     "build_request",
     "classify",
@@ -296,57 +294,3 @@ def classify(response: HttpResponse, private: Collection[str], now: datetime) ->
         excerpt=detail,
         error_class="AuthError" if status == 403 else "VendorRejected",
     )
-
-
-class EightByEightAdapter:
-    """Sends one delivery per call. Rate limiting (``requests_per_minute``), retries and the
-    breaker belong to the delivery engine; this class only builds, sends and classifies."""
-
-    platform = PLATFORM
-    write_window: WriteWindow = "after_close"
-
-    def __init__(
-        self,
-        settings: EightByEightSettings,
-        fields: Mapping[str, FieldMapping],
-        transport: Transport,
-        *,
-        timeout: float = 10.0,
-        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
-        self._settings = settings
-        self._fields = dict(fields)
-        self._transport = transport
-        self._timeout = timeout
-        self._wall_clock = wall_clock
-
-    async def send(self, delivery: Delivery) -> Outcome:
-        request = build_request(self._settings, self._fields, delivery)
-        if isinstance(request, Outcome):
-            return request
-        try:
-            response = await self._transport.send(request, self._timeout)
-        except TransportError as exc:
-            return Outcome.no_answer(exc.kind, str(exc))
-        return classify(response, private_values(delivery.values, self._fields), self._wall_clock())
-
-    async def close(self) -> None:
-        return None  # the transport is shared and closed by its owner
-
-
-def _create_adapter(context: AdapterContext) -> PlatformAdapter:
-    return EightByEightAdapter(
-        context.settings_as(EightByEightSettings),
-        context.fields,
-        context.transport,
-        timeout=context.timeout,
-    )
-
-
-SPEC = PlatformSpec(
-    id=PLATFORM,
-    title="8x8",
-    settings=EightByEightSettings,
-    create_adapter=_create_adapter,
-    docs_page="platforms/8x8.md",
-)

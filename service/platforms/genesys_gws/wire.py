@@ -14,16 +14,15 @@ Every GWS answer carries ``statusCode`` in a JSON body, while the HTTP status pe
 documented: the outcome table keys off ``statusCode`` and falls back to the HTTP status only
 when there is no readable body (a proxy, a gateway, the CSRF filter).
 
-The request builder, the cookie and session parsing and the outcome table are pure functions;
-the adapter class only does the IO around them.
+The request builder, the cookie and session parsing and the outcome table are pure functions
+here; ``adapter`` only does the IO around them.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -33,16 +32,13 @@ import orjson
 
 from service.backoff import parse_retry_after
 from service.events import Scalar
-from service.platforms.base import Delivery, PlatformAdapter, WriteWindow, classify_http, excerpt
+from service.platforms.base import Delivery, classify_http, excerpt
+from service.platforms.genesys_gws.settings import GenesysGwsSettings
 from service.platforms.outcomes import Outcome, OutcomeKind
-from service.platforms.spec import AdapterContext, PlatformSpec
-from service.tenants import FieldMapping, GenesysGwsSettings
-from service.transport import HttpRequest, HttpResponse, Transport, TransportError
+from service.transport import HttpRequest, HttpResponse
 
 __all__ = [
     "MEDIA",
-    "SPEC",
-    "GenesysGwsAdapter",
     "GwsSession",
     "build_request",
     "classify",
@@ -346,119 +342,3 @@ def _classify_unreadable(response: HttpResponse, now: datetime) -> Outcome:
         excerpt=detail,
         error_class="VendorRejected",
     )
-
-
-# --- adapter -----------------------------------------------------------------------------------
-
-
-class SessionFailure(Exception):
-    """The session could not be opened; the outcome says why."""
-
-    def __init__(self, outcome: Outcome) -> None:
-        super().__init__(outcome.reason)
-        self.outcome = outcome
-
-
-class GenesysGwsAdapter:
-    platform = PLATFORM
-    write_window: WriteWindow = "live"
-
-    def __init__(
-        self,
-        settings: GenesysGwsSettings,
-        fields: Mapping[str, FieldMapping],
-        transport: Transport,
-        *,
-        timeout: float = 10.0,
-        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
-        self._settings = settings
-        # GWS user data keys need no per-field flags; the mapping is accepted for the common
-        # adapter signature.
-        self._fields = dict(fields)
-        self._transport = transport
-        self._timeout = timeout
-        self._wall_clock = wall_clock
-        self._session: GwsSession | None = None
-        self._lock = asyncio.Lock()
-
-    async def send(self, delivery: Delivery) -> Outcome:
-        refused = build_request(self._settings, delivery, None)
-        if isinstance(refused, Outcome):
-            return refused  # unroutable or nothing to write: no session, no call
-        try:
-            session, response = await self._write(delivery)
-            if isinstance(response, HttpResponse) and is_session_refusal(response):
-                # Expired session, rotated token or restarted node: one fresh session, one
-                # more try. Still refused means the credentials themselves are refused.
-                self._forget(session)
-                _, response = await self._write(delivery)
-        except SessionFailure as failure:
-            return failure.outcome
-        except TransportError as exc:
-            return Outcome.no_answer(exc.kind, str(exc))
-        if isinstance(response, Outcome):
-            return response
-        return classify(response, self._wall_clock())
-
-    async def _write(self, delivery: Delivery) -> tuple[GwsSession, HttpResponse | Outcome]:
-        session = await self._current_session()
-        request = build_request(self._settings, delivery, session)
-        if isinstance(request, Outcome):
-            return session, request
-        response = await self._transport.send(request, self._timeout)
-        if response.set_cookies and session is self._session:
-            # Load balancers refresh stickiness cookies on any answer; keep them current.
-            session.cookies = merge_cookies(
-                session.cookies, response.set_cookies, self._wall_clock()
-            )
-        return session, response
-
-    def _forget(self, session: GwsSession) -> None:
-        """Drop ``session`` unless another delivery already replaced it: many writes refused
-        at once must lead to one new session, not one each."""
-        if self._session is session:
-            self._session = None
-
-    async def _current_session(self) -> GwsSession:
-        session = self._session
-        if session is not None:
-            return session
-        async with self._lock:  # single flight: many deliveries, one session request
-            if self._session is None:
-                self._session = await self._open_session()
-            return self._session
-
-    async def _open_session(self) -> GwsSession:
-        request = HttpRequest(
-            "GET",
-            self._settings.base_url.rstrip("/") + SESSION_PATH,
-            session_headers(self._settings, None),
-        )
-        response = await self._transport.send(request, self._timeout)
-        now = self._wall_clock()
-        outcome = classify(response, now)
-        if outcome.kind is not OutcomeKind.DELIVERED:
-            raise SessionFailure(outcome)
-        return session_from(response, now)
-
-    async def close(self) -> None:
-        self._session = None
-
-
-def _create_adapter(context: AdapterContext) -> PlatformAdapter:
-    return GenesysGwsAdapter(
-        context.settings_as(GenesysGwsSettings),
-        context.fields,
-        context.transport,
-        timeout=context.timeout,
-    )
-
-
-SPEC = PlatformSpec(
-    id=PLATFORM,
-    title="Genesys GWS",
-    settings=GenesysGwsSettings,
-    create_adapter=_create_adapter,
-    docs_page="platforms/genesys-gws.md",
-)

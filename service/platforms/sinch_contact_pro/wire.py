@@ -8,7 +8,7 @@ dedicated API user plus, for cloud tenants, an API key in a header.
 
 Everything that can be known before a call is checked before it: an email contact, a missing
 contact id, a bad key or a contact still connected never cost a request. The request builder
-and the outcome table are pure functions; the adapter class only does the IO around them.
+and the outcome table are pure functions here; ``adapter`` only does the IO around them.
 
 Sinch documents no error body for CMI, only the rules a write must follow. ``classify`` looks
 for one of the simulator's codes anywhere in a JSON body and otherwise recognises the refusal
@@ -21,27 +21,28 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 
 import orjson
 
 from service.backoff import parse_retry_after
 from service.events import Scalar
-from service.platforms.base import Delivery, PlatformAdapter, WriteWindow, classify_http, excerpt
+from service.platforms.base import Delivery, classify_http, excerpt
 from service.platforms.outcomes import Outcome, OutcomeKind
-from service.platforms.spec import AdapterContext, PlatformSpec
-from service.tenants import XML_NAME, FieldMapping, SinchContactProSettings
-from service.transport import HttpRequest, HttpResponse, Transport, TransportError
+from service.platforms.sinch_contact_pro.settings import XML_NAME, SinchContactProSettings
+from service.transport import HttpRequest, HttpResponse
 
 __all__ = [
     "CONTACT_DATA_PATH",
     "PLATFORM",
-    "SPEC",
     "SUPPORTED_CHANNELS",
-    "SinchContactProAdapter",
     "build_request",
+    "channel_values",
     "classify",
+    "is_disconnected",
+    "key_problem",
+    "routing_problem",
 ]
 
 PLATFORM = "sinch-contact-pro"
@@ -275,83 +276,3 @@ def classify(response: HttpResponse, now: datetime) -> Outcome:
         excerpt=detail,
         error_class="ContactState" if kind is OutcomeKind.RETRY else "VendorRejected",
     )
-
-
-def scrub(text: str | None, secrets: Iterable[str]) -> str | None:
-    """Remove credentials a vendor or a connection error might echo back."""
-    if text is None:
-        return None
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
-
-
-class SinchContactProAdapter:
-    """Sends one delivery per call; holds no session, since Basic auth travels every time."""
-
-    platform = PLATFORM
-    write_window: WriteWindow = "after_close"
-
-    def __init__(
-        self,
-        settings: SinchContactProSettings,
-        fields: Mapping[str, FieldMapping],
-        transport: Transport,
-        *,
-        timeout: float = 10.0,
-        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
-        # ``fields`` is taken for the constructor every adapter shares: attached data values
-        # travel as plain JSON, so no per-field wire flag exists to read from it.
-        self._settings = settings
-        self._fields = fields
-        self._transport = transport
-        self._timeout = timeout
-        self._wall_clock = wall_clock
-        self._secrets = settings.secret_values()
-
-    async def send(self, delivery: Delivery) -> Outcome:
-        request = build_request(self._settings, delivery)
-        if isinstance(request, Outcome):
-            return request
-        try:
-            response = await self._transport.send(request, self._timeout)
-        except TransportError as exc:
-            return Outcome.no_answer(exc.kind, scrub(str(exc), self._secrets) or "")
-        outcome = classify(response, self._wall_clock())
-        return _with_excerpt(outcome, scrub(outcome.excerpt, self._secrets))
-
-    async def close(self) -> None:
-        return None
-
-
-def _with_excerpt(outcome: Outcome, text: str | None) -> Outcome:
-    if text == outcome.excerpt:
-        return outcome
-    return Outcome(
-        outcome.kind,
-        outcome.reason,
-        status=outcome.status,
-        retry_after=outcome.retry_after,
-        excerpt=text,
-        error_class=outcome.error_class,
-    )
-
-
-def _create_adapter(context: AdapterContext) -> PlatformAdapter:
-    return SinchContactProAdapter(
-        context.settings_as(SinchContactProSettings),
-        context.fields,
-        context.transport,
-        timeout=context.timeout,
-    )
-
-
-SPEC = PlatformSpec(
-    id=PLATFORM,
-    title="Sinch Contact Pro",
-    settings=SinchContactProSettings,
-    create_adapter=_create_adapter,
-    docs_page="platforms/sinch-contact-pro.md",
-)

@@ -1,0 +1,45 @@
+"""NICE CXone: business data on a closed contact (``platform: nice-cxone``).
+
+``settings`` is the tenant block, ``wire`` the pure request builder and outcome table,
+``adapter`` the IO around them, ``simulator`` a local CXone and ``dev`` what dev mode shows.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from service.platforms.base import PlatformAdapter
+from service.platforms.nice_cxone.adapter import NiceCxoneAdapter
+from service.platforms.nice_cxone.dev import PROFILE
+from service.platforms.nice_cxone.settings import NiceCxoneSettings
+from service.platforms.nice_cxone.wire import PLATFORM
+from service.platforms.spec import AdapterContext, PlatformSpec
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+__all__ = ["SPEC"]
+
+
+def _create_adapter(context: AdapterContext) -> PlatformAdapter:
+    return NiceCxoneAdapter(
+        context.settings_as(NiceCxoneSettings), context.transport, timeout=context.timeout
+    )
+
+
+def _simulator(*args: Any, **kwargs: Any) -> FastAPI:
+    # Imported on use: the service and its commands load no simulator (nor FastAPI for it).
+    from service.platforms.nice_cxone.simulator import create_app
+
+    return create_app(*args, **kwargs)
+
+
+SPEC = PlatformSpec(
+    id=PLATFORM,
+    title="NICE CXone",
+    settings=NiceCxoneSettings,
+    create_adapter=_create_adapter,
+    simulator=_simulator,
+    dev=PROFILE,
+    docs_page="platforms/nice-cxone.md",
+)
