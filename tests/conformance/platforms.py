@@ -246,7 +246,7 @@ password: ${{GWS_PASSWORD}}
 
 
 def _http_path(ref: Ref) -> str:
-    return f"/api/records/{ref['contact_id']}"
+    return f"/api/records/{ref['ticket_id']}"
 
 
 async def _http_prepare(control: Control, ref: Ref) -> None:
@@ -274,7 +274,7 @@ def _http_block(window: str) -> Callable[[str], str]:
         return f"""
 base_url: {url}/api
 method: PUT
-path: /records/{{ref.contact_id}}
+path: /records/{{ref.ticket_id}}
 auth: {{type: none}}
 window: {window}
 outcomes:
@@ -296,7 +296,7 @@ HTTP = Platform(
     app=_http_app,
     block=_http_block("after_close"),
     environ={},
-    ref=lambda name: {"contact_id": name},
+    ref=lambda name: {"ticket_id": name},
     prepare=_http_prepare,
     stored=_http_stored,
     refuse=_http_refuse(404),
@@ -311,7 +311,7 @@ HTTP_LIVE = Platform(
     app=_http_app,
     block=_http_block("live"),
     environ={},
-    ref=lambda name: {"contact_id": name},
+    ref=lambda name: {"ticket_id": name},
     prepare=_http_prepare,
     stored=_http_stored,
     refuse=_http_refuse(409),

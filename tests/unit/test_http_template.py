@@ -21,7 +21,7 @@ from service.platforms.http.template import (
         ("/contacts/ref.contact_id}", 24, "closes no placeholder"),
         ("/contacts/{}", 10, "empty placeholder"),
         ("/contacts/{sentiment}", 10, "unknown placeholder {sentiment}"),
-        ("/contacts/{ref.Contact-Id}", 10, "unknown placeholder"),
+        ("/contacts/{ref.contact-id}", 10, "unknown placeholder"),
         ("/contacts/{ref.contact_id}#top", 26, "fragment"),
         ("/contacts/{ref.contact_id}/x y", 28, "' ' cannot stand in a URL"),
         ("/a/{{b}}", 3, "cannot stand in a URL"),

@@ -39,7 +39,7 @@ PLACEHOLDERS = (
 """What a placeholder may name; ``ref.<id>`` is any id under the event's ``ref``."""
 
 _FIXED = frozenset(name for name in PLACEHOLDERS if not name.startswith("ref."))
-_REF_ID = re.compile(r"^ref\.[a-z][a-z0-9_]{0,63}$")
+_REF_ID = re.compile(r"^ref\.[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _URL_LITERAL = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@/?%]")
 """RFC 3986 path and query characters; ``#`` is not among them, a fragment is never sent."""
 
