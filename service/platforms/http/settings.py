@@ -39,6 +39,7 @@ from service.platforms.spec import PlatformSettings
 from service.tenant_fields import FieldMapping, StrictModel, basic_credential
 
 __all__ = [
+    "AuthSettings",
     "BasicAuthSettings",
     "BearerAuthSettings",
     "BodySettings",
