@@ -2,8 +2,8 @@
 
 ``bench.engine`` compares whole processes: the service against a bare consumer that makes one
 PUT per event. This benchmark says what the difference is made of. Each variant runs in its own
-spawned process on uvloop and reads the same records from memory (a stand-in with the
-consumer surface the pipeline uses, so the broker is not measured twice), and the figure is the
+spawned process on uvloop and reads the same records from memory (the package's in-memory broker,
+:mod:`service.kafka_memory`, so the broker is not measured twice), and the figure is the
 child's own CPU time (``time.process_time``, every thread) from its first record to its last
 delivery, per delivery:
 
@@ -36,13 +36,11 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
-from typing import Any, NamedTuple
-
-from aiokafka import TopicPartition
+from typing import Any
 
 from bench._engine_support import (
     SECRETS,
@@ -58,6 +56,7 @@ from service.admin.recorder import OutcomeRecorder
 from service.delivery.lanes import Lanes
 from service.gc_tuning import tune_collector
 from service.health import Health
+from service.kafka_memory import MemoryBroker
 from service.ledger.base import Ledger
 from service.ledger.memory import MemoryLedger
 from service.ledger.opening import open_ledger
@@ -107,78 +106,16 @@ class Setup:
     max_in_flight: int
 
 
-class _Record(NamedTuple):
-    topic: str
-    partition: int
-    offset: int
-    key: bytes
-    value: bytes
-    headers: tuple[tuple[str, bytes], ...]
-
-
-def _records(count: int) -> list[_Record]:
-    """One ``interaction.closed`` per interaction, spread over the partitions as keys would be."""
+def _backlog(count: int) -> MemoryBroker:
+    """A broker holding one ``interaction.closed`` per interaction, spread over the partitions
+    as keys would be."""
     tag = uuid.uuid4().hex[:8]
-    offsets = [0] * PARTITIONS
-    out = []
+    broker = MemoryBroker()
+    broker.create_topic(TOPIC, PARTITIONS)
     for seq in range(count):
         key, value = closed_event("acme", tag, seq)
-        partition = seq % PARTITIONS
-        out.append(_Record(TOPIC, partition, offsets[partition], key, value, ()))
-        offsets[partition] += 1
-    return out
-
-
-class _MemoryConsumer:
-    """The part of ``AIOKafkaConsumer`` the pipeline uses, serving ``records`` in order."""
-
-    def __init__(self, records: Sequence[_Record]) -> None:
-        self._records = records
-        self._position = 0
-        self._listener: Any = None
-
-    @property
-    def drained(self) -> bool:
-        return self._position >= len(self._records)
-
-    def subscribe(self, topics: list[str], listener: Any) -> None:
-        self._listener = listener
-
-    async def start(self) -> None:
-        assigned = [TopicPartition(TOPIC, p) for p in range(PARTITIONS)]
-        await self._listener.on_partitions_assigned(assigned)
-
-    async def getmany(
-        self, timeout_ms: int = 0, max_records: int = 500
-    ) -> dict[TopicPartition, list[_Record]]:
-        await asyncio.sleep(0 if self._position < len(self._records) else timeout_ms / 1000)
-        chunk = self._records[self._position : self._position + max_records]
-        self._position += len(chunk)
-        batches: dict[TopicPartition, list[_Record]] = {}
-        for record in chunk:
-            batches.setdefault(TopicPartition(record.topic, record.partition), []).append(record)
-        return batches
-
-    async def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
-        return None
-
-    async def stop(self) -> None:
-        return None
-
-    async def topics(self) -> set[str]:
-        return {TOPIC}
-
-    def highwater(self, tp: TopicPartition) -> int | None:
-        return None
-
-    def pause(self, *partitions: TopicPartition) -> None:
-        return None
-
-    def resume(self, *partitions: TopicPartition) -> None:
-        return None
-
-    def seek(self, tp: TopicPartition, offset: int) -> None:
-        return None
+        broker.append(TOPIC, key, value, (), partition=seq % PARTITIONS)
+    return broker
 
 
 class _CountingTransport:
@@ -229,10 +166,13 @@ def calibration_us(loops: int = 40_000) -> float:
     return (time.process_time() - began) * 1e6 / loops
 
 
-async def _bare(records: list[_Record], transport: _CountingTransport, vendor: str) -> None:
+async def _bare(broker: MemoryBroker, transport: _CountingTransport, vendor: str) -> None:
     """As ``bench.engine``'s bare consumer: batches from the consumer, one task per PUT."""
     token = await _token(transport, vendor)
-    consumer = _MemoryConsumer(records)
+    consumer = broker.consumer(group_id="bare")
+    consumer.subscribe([TOPIC])
+    await consumer.start()
+    unread = len(broker.records(TOPIC))
     slots = asyncio.Semaphore(CONCURRENCY)
     tasks: set[asyncio.Task[None]] = set()
 
@@ -244,20 +184,21 @@ async def _bare(records: list[_Record], transport: _CountingTransport, vendor: s
 
     while not transport.done.is_set():
         for batch in (await consumer.getmany(timeout_ms=100, max_records=CONCURRENCY)).values():
+            unread -= len(batch)
             for record in batch:
                 await slots.acquire()
-                task = asyncio.create_task(deliver(record.value))
+                task = asyncio.create_task(deliver(record.value or b""))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
-        if consumer.drained:
+        if not unread:
             await transport.done.wait()
 
 
 async def _service(
-    records: list[_Record], transport: _CountingTransport, setup: Setup, ledger_url: str | None
+    broker: MemoryBroker, transport: _CountingTransport, setup: Setup, ledger_url: str | None
 ) -> Callable[[], Awaitable[None]]:
-    """Start the pipeline on ``records``, return once every one is delivered, with how to stop
-    it (outside the measured time)."""
+    """Start the pipeline on ``broker``'s backlog, return once every record is delivered, with
+    how to stop it (outside the measured time)."""
     settings = Settings(
         kafka_bootstrap_servers="127.0.0.1:9",  # never dialled: the consumer is a stand-in
         topic_closed=TOPIC,
@@ -283,7 +224,6 @@ async def _service(
         lane_config(settings),
         on_attempt=OutcomeRecorder(redact=Redactor([])).record,
     )
-    consumer = _MemoryConsumer(records)
     pipeline = Pipeline(
         settings=settings,
         tenants=tenants.tenants,
@@ -294,7 +234,7 @@ async def _service(
         metrics=metrics,
         health=Health(),
         redactor=Redactor([]),
-        consumer_factory=lambda **_: consumer,
+        consumer_factory=broker.consumer,
     )
     run = asyncio.create_task(pipeline.run())
 
@@ -315,7 +255,7 @@ async def _service(
 async def _measure(variant: Variant, setup: Setup) -> dict[str, float]:
     configure_logging("json", "error", Redactor([]))
     count = setup.records
-    records = _records(count)
+    backlog = _backlog(count)
     calibration = calibration_us()
     transport = _CountingTransport(AiohttpTransport(), count, instant=not variant.http)
     ledger_url = (
@@ -326,11 +266,11 @@ async def _measure(variant: Variant, setup: Setup) -> dict[str, float]:
     tune_collector()  # as ``enricher run`` does, for both consumers
     began = time.process_time()
     if variant.service:
-        stop = await _service(records, transport, setup, ledger_url)
+        stop = await _service(backlog, transport, setup, ledger_url)
         cpu = time.process_time() - began
         await stop()
     else:
-        await _bare(records, transport, setup.vendor)
+        await _bare(backlog, transport, setup.vendor)
         cpu = time.process_time() - began
     await transport.close()
     return {"us": cpu * 1e6 / count, "calibration": calibration}

@@ -12,12 +12,10 @@ import asyncio
 import contextlib
 import signal
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 
 from service import __version__
 from service.admin.context import AdminContext
@@ -32,6 +30,7 @@ from service.health import Health
 from service.http_server import AppServer
 from service.kafka_admin import ensure_topics
 from service.kafka_clients import start_producer
+from service.kafka_seam import ConsumerFactory, Producer
 from service.ledger.base import redact_url
 from service.ledger.opening import open_ledger
 from service.ledger.resilient import ResilientLedger, is_unavailable
@@ -68,7 +67,7 @@ class Service:
         settings: Settings,
         tenants: TenantsConfig,
         *,
-        consumer_factory: Callable[..., Any] = AIOKafkaConsumer,
+        consumer_factory: ConsumerFactory = AIOKafkaConsumer,
     ) -> None:
         self.settings = settings
         self._consumer_factory = consumer_factory
@@ -252,7 +251,7 @@ class Service:
             if purged:
                 log.info("ledger_purged", entries=purged)
 
-    def _build_pipeline(self, producer: AIOKafkaProducer, transport: AiohttpTransport) -> Pipeline:
+    def _build_pipeline(self, producer: Producer, transport: AiohttpTransport) -> Pipeline:
         settings = self.settings
         tenants = self.tenants.tenants
         adapters = {

@@ -21,6 +21,7 @@ from service.delivery.fit import (
     fitting_copies,
     record_size,
 )
+from service.kafka_seam import Producer
 
 __all__ = ["KafkaDeadLetterSink", "KafkaRecordSink", "send_fitting"]
 
@@ -28,7 +29,7 @@ log = structlog.get_logger("enricher.sink")
 
 
 async def send_fitting(
-    producer: Any,
+    producer: Producer,
     topic: str,
     key: bytes | None,
     value: bytes | None,
@@ -64,7 +65,9 @@ async def send_fitting(
 
 
 class KafkaRecordSink:
-    def __init__(self, producer: Any, *, max_record_size: int = DEFAULT_MAX_REQUEST_SIZE) -> None:
+    def __init__(
+        self, producer: Producer, *, max_record_size: int = DEFAULT_MAX_REQUEST_SIZE
+    ) -> None:
         self._producer = producer
         self._limit = max_record_size
 
@@ -80,7 +83,7 @@ class KafkaRecordSink:
 
 class KafkaDeadLetterSink:
     def __init__(
-        self, producer: Any, topic: str, *, max_record_size: int = DEFAULT_MAX_REQUEST_SIZE
+        self, producer: Producer, topic: str, *, max_record_size: int = DEFAULT_MAX_REQUEST_SIZE
     ) -> None:
         self._producer = producer
         self._topic = topic

@@ -1,11 +1,11 @@
 """The pure half of the CPU breakdown benchmark: how parts are derived from the variants, and
-the consumer stand-in that feeds the pipeline from memory."""
+the in-memory backlog that feeds both consumers."""
 
 from __future__ import annotations
 
 from aiokafka import TopicPartition
 
-from bench.breakdown import PARTITIONS, TOPIC, VARIANTS, _MemoryConsumer, _records, components
+from bench.breakdown import PARTITIONS, TOPIC, VARIANTS, _backlog, components
 
 
 def test_each_part_is_the_difference_of_the_two_variants_that_differ_only_in_it() -> None:
@@ -28,12 +28,13 @@ def test_each_part_is_the_difference_of_the_two_variants_that_differ_only_in_it(
     assert whole + parts.sqlite_ledger + parts.service_http == us["service"]
 
 
-async def test_the_stand_in_serves_every_record_once_in_partition_order() -> None:
-    records = _records(50)
-    consumer = _MemoryConsumer(records)
+async def test_the_backlog_serves_every_record_once_in_partition_order() -> None:
+    consumer = _backlog(50).consumer(group_id="breakdown")
+    consumer.subscribe([TOPIC])
+    await consumer.start()
     seen: dict[int, list[int]] = {}
-    while not consumer.drained:
-        for tp, batch in (await consumer.getmany(max_records=7)).items():
+    while batches := await consumer.getmany(max_records=7):
+        for tp, batch in batches.items():
             assert tp == TopicPartition(TOPIC, tp.partition)
             seen.setdefault(tp.partition, []).extend(r.offset for r in batch)
     assert sorted(seen) == list(range(PARTITIONS))

@@ -19,6 +19,7 @@ from service.platforms.eight_by_eight.wire import (
     Variable,
     build_request,
     classify,
+    credential_of,
     mask_private,
     private_values,
     variables_of,
@@ -102,7 +103,7 @@ def test_call_id_route_and_a_custom_prefix() -> None:
 
 
 def test_headers_carry_basic_tenant_and_token_and_the_idempotency_key() -> None:
-    headers = built().headers
+    headers = credential_of(settings()).apply(built()).headers
     assert headers["Authorization"] == "Basic " + base64.b64encode(b"acme:tok-1").decode()
     assert headers["Content-Type"] == "application/json"
     assert headers["Idempotency-Key"] == "acme:call-1:7"

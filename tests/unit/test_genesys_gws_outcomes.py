@@ -8,29 +8,40 @@ import orjson
 import pytest
 from pydantic import SecretStr
 
+from service.auth.session import merge_cookies, parse_set_cookie, session_from
 from service.events import Scalar
 from service.platforms.base import Delivery
+from service.platforms.genesys_gws.adapter import session_login
 from service.platforms.genesys_gws.settings import GenesysGwsSettings
 from service.platforms.genesys_gws.wire import (
     PERMANENT_CODES,
-    GwsSession,
     build_request,
     classify,
     is_session_refusal,
-    merge_cookies,
-    parse_set_cookie,
-    session_from,
+    login_failure,
     status_code_of,
     wire_value,
 )
 from service.platforms.outcomes import Outcome, OutcomeKind
 from service.transport import HttpRequest, HttpResponse
+from tests.unit.auth_support import drive
 from tests.unit.factories import T0
 
 SETTINGS = GenesysGwsSettings(
     base_url="https://gws.example:8443/", username="agent1", password=SecretStr("pw:1")
 )
-SESSION = GwsSession({"JSESSIONID": "S1", "GWSLB": "n1"}, ("X-CSRF-TOKEN", "tok"))
+SESSION = HttpResponse(
+    200, {"x-csrf-token": "tok"}, b'{"statusCode":0}', ("JSESSIONID=S1", "GWSLB=n1")
+)
+"""The answer that opened the session: its cookies and CSRF token."""
+
+
+def sent(request: HttpRequest | Outcome, opened: HttpResponse = SESSION) -> HttpRequest:
+    """``request`` as it leaves through a session that ``opened`` opened."""
+    assert isinstance(request, HttpRequest)
+    login = session_login(SETTINGS, lambda: T0)
+    drive(login.renew(0.0), [opened])
+    return login.apply(request)
 
 
 def delivery(
@@ -59,9 +70,8 @@ def respond(
 
 
 def test_update_user_data_post_carries_session_csrf_and_idempotency_key() -> None:
-    request = build_request(SETTINGS, delivery(), SESSION)
+    request = sent(build_request(SETTINGS, delivery()))
 
-    assert isinstance(request, HttpRequest)
     assert request.method == "POST"
     assert request.url == "https://gws.example:8443/api/v2/me/chats/00%207%2Fa%23b"
     assert request.headers["Authorization"] == "Basic YWdlbnQxOnB3OjE="  # agent1:pw:1
@@ -76,9 +86,9 @@ def test_update_user_data_post_carries_session_csrf_and_idempotency_key() -> Non
 
 
 def test_without_csrf_or_cookies_the_headers_are_left_out() -> None:
-    request = build_request(SETTINGS, delivery(), GwsSession())
+    opened = HttpResponse(200, {}, b'{"statusCode":0}')
+    request = sent(build_request(SETTINGS, delivery()), opened)
 
-    assert isinstance(request, HttpRequest)
     assert "Cookie" not in request.headers
     assert not any("csrf" in name.lower() for name in request.headers)
 
@@ -94,7 +104,7 @@ def test_without_csrf_or_cookies_the_headers_are_left_out() -> None:
     ],
 )
 def test_unroutable_deliveries_are_permanent(ref: dict[str, str], reason: str) -> None:
-    outcome = build_request(SETTINGS, delivery(ref), SESSION)
+    outcome = build_request(SETTINGS, delivery(ref))
 
     assert isinstance(outcome, Outcome)
     assert (outcome.kind, outcome.reason, outcome.error_class) == (
@@ -105,7 +115,7 @@ def test_unroutable_deliveries_are_permanent(ref: dict[str, str], reason: str) -
 
 
 def test_nothing_left_to_write_is_delivered_without_a_call() -> None:
-    outcome = build_request(SETTINGS, delivery(values={"A": None}), SESSION)
+    outcome = build_request(SETTINGS, delivery(values={"A": None}))
 
     assert outcome == Outcome.delivered(0)
 
@@ -337,3 +347,20 @@ def test_expired_cookie_dates_compare_against_the_given_clock() -> None:
 
     assert parse_set_cookie(header, T0) == ("LB", "x")
     assert parse_set_cookie(header, T0 + timedelta(minutes=2)) == ("LB", None)
+
+
+@pytest.mark.parametrize(
+    ("response", "expected"),
+    [
+        (respond(200, {"statusCode": 0}), None),
+        (respond(401, raw=b"Unauthorized"), (OutcomeKind.PERMANENT, "auth_failed")),
+        (respond(200, {"statusCode": 8}), (OutcomeKind.PERMANENT, "password_change_required")),
+        (respond(503, raw=b"down"), (OutcomeKind.RETRY, "http_503")),
+        (respond(200, {"statusCode": 4}), (OutcomeKind.RETRY, "gws_internal_error")),
+    ],
+)
+def test_a_session_login_is_judged_by_the_same_table_as_a_write(
+    response: HttpResponse, expected: tuple[OutcomeKind, str] | None
+) -> None:
+    outcome = login_failure(response, T0)
+    assert (None if outcome is None else (outcome.kind, outcome.reason)) == expected

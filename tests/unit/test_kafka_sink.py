@@ -4,7 +4,7 @@ that refuses a copy the producer took can only be played here."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
 import pytest
 from aiokafka.errors import (
@@ -31,12 +31,18 @@ class Producer:
         self.sent: list[tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]]]] = []
 
     async def send_and_wait(
-        self, topic: str, *, value: bytes | None, key: bytes | None, headers: Any
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        *,
+        partition: int | None = None,
+        headers: Sequence[tuple[str, bytes]] | None = None,
     ) -> object:
         if self.error is not None and self.refusals > 0:
             self.refusals -= 1
             raise self.error
-        self.sent.append((topic, key, value, list(headers)))
+        self.sent.append((topic, key, value, list(headers or ())))
         return object()
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from datetime import timedelta
 
 import orjson
@@ -11,7 +10,7 @@ from pydantic import SecretStr
 
 from service.platforms.base import Delivery
 from service.platforms.nice_cxone.settings import NiceCxoneSettings
-from service.platforms.nice_cxone.wire import build_request, classify, tenant_id_of
+from service.platforms.nice_cxone.wire import build_request, classify
 from service.platforms.outcomes import Outcome, OutcomeKind
 from service.transport import HttpRequest, HttpResponse
 from tests.unit.factories import T0
@@ -39,14 +38,14 @@ def delivery(ref: dict[str, str] | None = None) -> Delivery:
 
 
 def test_contact_level_put_is_a_json_array_of_single_key_objects() -> None:
-    request = build_request(SETTINGS, "https://api-na1.example/", delivery(), "tok")
+    request = build_request(SETTINGS, "https://api-na1.example/", delivery())
     assert isinstance(request, HttpRequest)
     assert request.method == "PUT"
     assert (
         request.url
         == "https://api-na1.example/business-data-manager/v1/business-data/contact/86%2075"
     )
-    assert request.headers["Authorization"] == "Bearer tok"
+    assert "Authorization" not in request.headers  # the login's to apply (test_auth_cxone)
     assert orjson.loads(request.body or b"") == [
         {"Sentiment": "neg"},
         {"Vip": True},
@@ -57,17 +56,17 @@ def test_contact_level_put_is_a_json_array_of_single_key_objects() -> None:
 def test_segment_level_needs_a_segment_id() -> None:
     segment = SETTINGS.model_copy(update={"level": "segment"})
     request = build_request(
-        segment, "https://api", delivery({"contact_id": "1", "segment_id": "s/1"}), "t"
+        segment, "https://api", delivery({"contact_id": "1", "segment_id": "s/1"})
     )
     assert isinstance(request, HttpRequest)
     assert request.url.endswith("/contact/1/segment/s%2F1")
-    missing = build_request(segment, "https://api", delivery({"contact_id": "1"}), "t")
+    missing = build_request(segment, "https://api", delivery({"contact_id": "1"}))
     assert isinstance(missing, Outcome)
     assert (missing.kind, missing.reason) == (OutcomeKind.PERMANENT, "missing_routing")
 
 
 def test_missing_contact_id_is_permanent() -> None:
-    outcome = build_request(SETTINGS, "https://api", delivery({}), "t")
+    outcome = build_request(SETTINGS, "https://api", delivery({}))
     assert isinstance(outcome, Outcome)
     assert outcome.kind is OutcomeKind.PERMANENT
 
@@ -112,26 +111,3 @@ def test_excerpt_is_bounded() -> None:
     outcome = classify(respond(400, body=b"x" * 5000), delivery(), SETTINGS, T0)
     assert outcome.excerpt is not None
     assert len(outcome.excerpt) <= 1000
-
-
-def jwt(claims: dict[str, object]) -> str:
-    payload = base64.urlsafe_b64encode(orjson.dumps(claims)).decode().rstrip("=")
-    return f"eyJhbGciOiJIUzI1NiJ9.{payload}.signature"
-
-
-@pytest.mark.parametrize(
-    ("access_token", "id_token", "tenant_id"),
-    [
-        (jwt({"tenantId": "t-access"}), jwt({"tenantId": "t-id"}), "t-access"),
-        ("opaque-reference", jwt({"tenantId": "t-id"}), "t-id"),
-        ("opaque.with.dots", jwt({"tenantId": "t-id"}), "t-id"),
-        (jwt({"sub": "user"}), jwt({"tenantId": "t-id"}), "t-id"),
-        ("opaque-reference", None, None),
-        ("opaque-reference", "also-opaque", None),
-        ("opaque-reference", jwt({"sub": "user"}), None),
-    ],
-)
-def test_the_tenant_id_comes_from_the_access_token_else_the_id_token(
-    access_token: str, id_token: str | None, tenant_id: str | None
-) -> None:
-    assert tenant_id_of(access_token, id_token) == tenant_id

@@ -9,6 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PLATFORM_AGNOSTIC = (
+    "service/auth",
     "service/delivery",
     "service/pipeline.py",
     "service/runtime.py",
@@ -48,7 +49,7 @@ def test_the_search_finds_a_name_wherever_it_is(tmp_path: Path) -> None:
     (tmp_path / "service/ledger/x.py").write_text('"""Like Genesys."""\nA = "8X8"\nB = 1\n')
     for module in ("pipeline", "runtime", "merge", "mapping", "tenants"):
         (tmp_path / f"service/{module}.py").write_text("")
-    for package in ("delivery", "admin", "dev", "simulators"):
+    for package in ("auth", "delivery", "admin", "dev", "simulators"):
         (tmp_path / "service" / package).mkdir()
     assert platform_names(tmp_path) == [
         'service/ledger/x.py:1: """Like Genesys."""',

@@ -14,7 +14,7 @@ from service.platforms.base import Delivery
 from service.platforms.outcomes import Outcome, OutcomeKind
 from service.platforms.sinch_contact_pro.adapter import SinchContactProAdapter
 from service.platforms.sinch_contact_pro.settings import SinchContactProSettings
-from service.platforms.sinch_contact_pro.wire import build_request, classify
+from service.platforms.sinch_contact_pro.wire import build_request, classify, credential_of
 from service.transport import HttpRequest, HttpResponse, TransportError
 from tests.unit.factories import T0
 
@@ -72,7 +72,7 @@ def test_post_carries_id_and_attached_data_as_json_scalars() -> None:
 
 def test_basic_auth_and_the_api_key_travel_in_their_headers() -> None:
     custom = SETTINGS.model_copy(update={"api_key_header": "X-Sinch-Key"})
-    request = request_of(build_request(custom, delivery()))
+    request = credential_of(custom).apply(request_of(build_request(custom, delivery())))
     scheme, _, encoded = request.headers["Authorization"].partition(" ")
     assert (scheme, base64.b64decode(encoded)) == ("Basic", b"api-user:pw")
     assert request.headers["X-Sinch-Key"] == "the-key"
@@ -81,7 +81,7 @@ def test_basic_auth_and_the_api_key_travel_in_their_headers() -> None:
 
 def test_no_api_key_header_when_the_tenant_has_none() -> None:
     on_premise = SETTINGS.model_copy(update={"api_key": None})
-    request = request_of(build_request(on_premise, delivery()))
+    request = credential_of(on_premise).apply(request_of(build_request(on_premise, delivery())))
     assert "X-Api-Key" not in request.headers
     assert "Authorization" in request.headers
 

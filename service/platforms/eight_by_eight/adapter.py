@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
+from service.auth import Authenticator
 from service.platforms.base import Delivery, WriteWindow
 from service.platforms.calls import outcome_of
 from service.platforms.eight_by_eight.settings import EightByEightSettings
@@ -12,6 +13,7 @@ from service.platforms.eight_by_eight.wire import (
     PLATFORM,
     build_request,
     classify,
+    credential_of,
     private_values,
 )
 from service.platforms.outcomes import Outcome
@@ -39,8 +41,9 @@ class EightByEightAdapter:
     ) -> None:
         self._settings = settings
         self._fields = dict(fields)
-        self._transport = transport
-        self._timeout = timeout
+        # Basic tenant_id:action_token travels every time; a refused token was rotated and
+        # has nothing to renew, so a 401 is classified at once.
+        self._auth = Authenticator(credential_of(settings), transport, timeout=timeout)
         self._wall_clock = wall_clock
 
     async def send(self, delivery: Delivery) -> Outcome:
@@ -50,7 +53,7 @@ class EightByEightAdapter:
         return await outcome_of(self._call(request, delivery))
 
     async def _call(self, request: HttpRequest, delivery: Delivery) -> Outcome:
-        response = await self._transport.send(request, self._timeout)
+        response = await self._auth.send(request)
         return classify(response, private_values(delivery.values, self._fields), self._wall_clock())
 
     async def close(self) -> None:

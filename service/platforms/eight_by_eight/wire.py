@@ -18,7 +18,6 @@ The request builder and the outcome table are pure functions here; ``adapter`` o
 
 from __future__ import annotations
 
-from base64 import b64encode
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -28,6 +27,7 @@ from urllib.parse import quote
 
 import orjson
 
+from service.auth.static import BasicAuth
 from service.backoff import parse_retry_after
 from service.events import Scalar
 from service.platforms.base import Delivery, classify_http, excerpt
@@ -43,6 +43,7 @@ __all__ = [
     "Variable",
     "build_request",
     "classify",
+    "credential_of",
     "mask_private",
     "private_values",
     "variable_problem",
@@ -188,9 +189,9 @@ def _body(settings: EightByEightSettings, variables: list[Variable]) -> bytes:
     return orjson.dumps(shapes[settings.body_shape])
 
 
-def _authorization(settings: EightByEightSettings) -> str:
-    pair = f"{settings.tenant_id}:{settings.action_token.get_secret_value()}"
-    return "Basic " + b64encode(pair.encode()).decode()
+def credential_of(settings: EightByEightSettings) -> BasicAuth:
+    """HTTP Basic of the tenant id and its action token."""
+    return BasicAuth(settings.tenant_id, settings.action_token.get_secret_value())
 
 
 def build_request(
@@ -216,7 +217,6 @@ def build_request(
         "POST",
         settings.base_url.rstrip("/") + path,
         {
-            "Authorization": _authorization(settings),
             "Content-Type": "application/json",
             "Accept": "application/json",
             "Idempotency-Key": delivery.idempotency_key,

@@ -1,39 +1,51 @@
-"""The Genesys GWS adapter: the tenant's session (cookies, CSRF token) and the
-UpdateUserData POST, around the pure parts in ``wire``."""
+"""The Genesys GWS adapter: the UpdateUserData POST around the pure parts in ``wire``, sent
+through the tenant's session (:class:`service.auth.SessionCookie`: Basic on every request,
+the session's cookies, its CSRF token on writes). The runner opens the session before the
+first write, one request however many writes wait, and opens one new session when a write is
+refused for its session; a write refused again is classified by ``wire``."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
+from service.auth import Authenticator, AuthError, BasicAuth, SessionCookie
 from service.platforms.base import Delivery, WriteWindow
 from service.platforms.calls import outcome_of
 from service.platforms.genesys_gws.settings import GenesysGwsSettings
 from service.platforms.genesys_gws.wire import (
     PLATFORM,
     SESSION_PATH,
-    GwsSession,
     build_request,
     classify,
     is_session_refusal,
-    merge_cookies,
-    session_from,
-    session_headers,
+    login_failure,
 )
-from service.platforms.outcomes import Outcome, OutcomeKind
+from service.platforms.outcomes import Outcome
 from service.tenant_fields import FieldMapping
 from service.transport import HttpRequest, HttpResponse, Transport
 
-__all__ = ["GenesysGwsAdapter", "SessionFailure"]
+__all__ = ["GenesysGwsAdapter", "session_login"]
 
 
-class SessionFailure(Exception):
-    """The session could not be opened; the outcome says why."""
+def session_login(
+    settings: GenesysGwsSettings, wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+) -> SessionCookie:
+    """The tenant's GWS session flow."""
 
-    def __init__(self, outcome: Outcome) -> None:
-        super().__init__(outcome.reason)
-        self.outcome = outcome
+    def refused_login(response: HttpResponse) -> AuthError | None:
+        outcome = login_failure(response, wall_clock())
+        return None if outcome is None else AuthError(outcome)
+
+    password = settings.password.get_secret_value()
+    return SessionCookie(
+        settings.base_url.rstrip("/") + SESSION_PATH,
+        BasicAuth(settings.username, password),
+        login_failure=refused_login,
+        refused=is_session_refusal,
+        secrets=(password,),
+        wall_clock=wall_clock,
+    )
 
 
 class GenesysGwsAdapter:
@@ -53,72 +65,21 @@ class GenesysGwsAdapter:
         # GWS user data keys need no per-field flags; the mapping is accepted for the common
         # adapter signature.
         self._fields = dict(fields)
-        self._transport = transport
-        self._timeout = timeout
         self._wall_clock = wall_clock
-        self._session: GwsSession | None = None
-        self._lock = asyncio.Lock()
+        self._auth = Authenticator(session_login(settings, wall_clock), transport, timeout=timeout)
 
     async def send(self, delivery: Delivery) -> Outcome:
-        refused = build_request(self._settings, delivery, None)
-        if isinstance(refused, Outcome):
-            return refused  # unroutable or nothing to write: no session, no call
-        return await outcome_of(self._send(delivery))
+        request = build_request(self._settings, delivery)
+        if isinstance(request, Outcome):
+            return request  # unroutable or nothing to write: no session, no call
+        return await outcome_of(self._send(request))
 
-    async def _send(self, delivery: Delivery) -> Outcome:
+    async def _send(self, request: HttpRequest) -> Outcome:
         try:
-            session, response = await self._write(delivery)
-            if isinstance(response, HttpResponse) and is_session_refusal(response):
-                # Expired session, rotated token or restarted node: one fresh session, one
-                # more try. Still refused means the credentials themselves are refused.
-                self._forget(session)
-                _, response = await self._write(delivery)
-        except SessionFailure as failure:
+            response = await self._auth.send(request)
+        except AuthError as failure:
             return failure.outcome
-        if isinstance(response, Outcome):
-            return response
         return classify(response, self._wall_clock())
 
-    async def _write(self, delivery: Delivery) -> tuple[GwsSession, HttpResponse | Outcome]:
-        session = await self._current_session()
-        request = build_request(self._settings, delivery, session)
-        if isinstance(request, Outcome):
-            return session, request
-        response = await self._transport.send(request, self._timeout)
-        if response.set_cookies and session is self._session:
-            # Load balancers refresh stickiness cookies on any answer; keep them current.
-            session.cookies = merge_cookies(
-                session.cookies, response.set_cookies, self._wall_clock()
-            )
-        return session, response
-
-    def _forget(self, session: GwsSession) -> None:
-        """Drop ``session`` unless another delivery already replaced it: many writes refused
-        at once must lead to one new session, not one each."""
-        if self._session is session:
-            self._session = None
-
-    async def _current_session(self) -> GwsSession:
-        session = self._session
-        if session is not None:
-            return session
-        async with self._lock:  # single flight: many deliveries, one session request
-            if self._session is None:
-                self._session = await self._open_session()
-            return self._session
-
-    async def _open_session(self) -> GwsSession:
-        request = HttpRequest(
-            "GET",
-            self._settings.base_url.rstrip("/") + SESSION_PATH,
-            session_headers(self._settings, None),
-        )
-        response = await self._transport.send(request, self._timeout)
-        now = self._wall_clock()
-        outcome = classify(response, now)
-        if outcome.kind is not OutcomeKind.DELIVERED:
-            raise SessionFailure(outcome)
-        return session_from(response, now)
-
     async def close(self) -> None:
-        self._session = None
+        return None

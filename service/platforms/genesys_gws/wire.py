@@ -6,26 +6,23 @@ the same pairs again; AttachUserData appends a duplicate pair on every call and 
 
 GWS keeps a servlet session. Basic credentials travel on every request, yet the ``JSESSIONID``
 cookie (and any load balancer stickiness cookie) must come back, and with CSRF protection on
-every write must carry the token the session announced on a GET. The shared transport keeps no
-cookie jar, so each adapter keeps its tenant's session itself and opens it with
-``GET /api/v2/me`` before the first write.
+every write must carry the token the session announced on a GET. That is the session cookie
+flow (:class:`service.auth.SessionCookie`), opened with ``GET /api/v2/me`` before the first
+write; this module says what GWS's answers mean to it (:func:`login_failure`,
+:func:`is_session_refusal`).
 
 Every GWS answer carries ``statusCode`` in a JSON body, while the HTTP status per code is not
 documented: the outcome table keys off ``statusCode`` and falls back to the HTTP status only
 when there is no readable body (a proxy, a gateway, the CSRF filter).
 
-The request builder, the cookie and session parsing and the outcome table are pure functions
-here; ``adapter`` only does the IO around them.
+The request builder and the outcome table are pure functions here; ``adapter`` only does the
+IO around them.
 """
 
 from __future__ import annotations
 
-import base64
-import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from collections.abc import Mapping
+from datetime import datetime
 from urllib.parse import quote
 
 import orjson
@@ -39,14 +36,12 @@ from service.transport import HttpRequest, HttpResponse
 
 __all__ = [
     "MEDIA",
-    "GwsSession",
+    "SESSION_PATH",
     "build_request",
     "classify",
     "is_session_refusal",
-    "merge_cookies",
-    "parse_set_cookie",
+    "login_failure",
     "routing_problem",
-    "session_from",
     "status_code_of",
     "wire_value",
 ]
@@ -54,7 +49,6 @@ __all__ = [
 PLATFORM = "genesys-gws"
 MEDIA = frozenset({"calls", "chats", "smssessions"})
 SESSION_PATH = "/api/v2/me"
-DEFAULT_CSRF_HEADER = "X-CSRF-TOKEN"
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 TRANSIENT_CODES: Mapping[int, str] = {4: "gws_internal_error", 9: "gws_processing_incomplete"}
@@ -85,17 +79,6 @@ PERMANENT_CODES: Mapping[int, str] = {
 would loop until the retry budget runs out without any chance of success."""
 
 _AUTH_CODES = frozenset({3, 5, 8, 20})
-_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$")
-
-
-@dataclass
-class GwsSession:
-    """One GWS HTTP session: the cookies to send back and the CSRF header, if the server
-    protects writes. Cookies are updated in place from every answer on the session."""
-
-    cookies: dict[str, str] = field(default_factory=dict)
-    csrf: tuple[str, str] | None = None
-    """(header name, token); None when the server announced no CSRF protection."""
 
 
 # --- wire format -------------------------------------------------------------------------------
@@ -144,27 +127,10 @@ def routing_problem(delivery: Delivery) -> Outcome | None:
     return None
 
 
-def basic_credential(settings: GenesysGwsSettings) -> str:
-    secret = f"{settings.username}:{settings.password.get_secret_value()}"
-    return "Basic " + base64.b64encode(secret.encode()).decode()
-
-
-def cookie_header(cookies: Mapping[str, str]) -> str:
-    return "; ".join(f"{name}={value}" for name, value in cookies.items())
-
-
-def session_headers(settings: GenesysGwsSettings, session: GwsSession | None) -> dict[str, str]:
-    headers = {"Authorization": basic_credential(settings), "Accept": "application/json"}
-    if session is not None and session.cookies:
-        headers["Cookie"] = cookie_header(session.cookies)
-    return headers
-
-
-def build_request(
-    settings: GenesysGwsSettings, delivery: Delivery, session: GwsSession | None
-) -> HttpRequest | Outcome:
+def build_request(settings: GenesysGwsSettings, delivery: Delivery) -> HttpRequest | Outcome:
     """The UpdateUserData POST for one delivery, or the Outcome that makes the call pointless
-    (unroutable, or nothing left to write once null values are dropped)."""
+    (unroutable, or nothing left to write once null values are dropped). Basic credentials,
+    the session's cookies and its CSRF token are the session flow's to apply."""
     problem = routing_problem(delivery)
     if problem is not None:
         return problem
@@ -173,73 +139,13 @@ def build_request(
         return Outcome.delivered(0)
     media, session_id = delivery.ref["media"], delivery.ref["session_id"]
     url = f"{settings.base_url.rstrip('/')}{SESSION_PATH}/{media}/{quote(session_id, safe='')}"
-    headers = session_headers(settings, session)
-    headers["Content-Type"] = "application/json"
-    headers["Idempotency-Key"] = delivery.idempotency_key
-    if session is not None and session.csrf is not None:
-        name, token = session.csrf
-        headers[name] = token
+    headers = {
+        "Accept": "application/json",
+        "Content-Type": "application/json",
+        "Idempotency-Key": delivery.idempotency_key,
+    }
     body = orjson.dumps({"operationName": "UpdateUserData", "userData": data})
     return HttpRequest("POST", url, headers, body)
-
-
-# --- sessions and cookies ----------------------------------------------------------------------
-
-
-def parse_set_cookie(header: str, now: datetime) -> tuple[str, str | None] | None:
-    """``(name, value)`` from one Set-Cookie header, value None when the server deletes the
-    cookie (``Max-Age<=0`` or an ``Expires`` in the past); None when the header is unusable.
-    Path and Domain are ignored: an adapter talks to one GWS origin and sends it everything."""
-    pair, *attributes = header.split(";")
-    name, equals, value = pair.partition("=")
-    name, value = name.strip(), value.strip().strip('"')
-    if not equals or not name:
-        return None
-    for attribute in attributes:
-        key, _, argument = attribute.partition("=")
-        key, argument = key.strip().lower(), argument.strip()
-        if key == "max-age" and argument.lstrip("-").isdigit() and int(argument) <= 0:
-            return name, None
-        if key == "expires" and _expired(argument, now):
-            return name, None
-    return name, value
-
-
-def _expired(text: str, now: datetime) -> bool:
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return False
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when <= now
-
-
-def merge_cookies(
-    jar: Mapping[str, str], set_cookies: Iterable[str], now: datetime
-) -> dict[str, str]:
-    merged = dict(jar)
-    for header in set_cookies:
-        parsed = parse_set_cookie(header, now)
-        if parsed is None:
-            continue
-        name, value = parsed
-        if value is None:
-            merged.pop(name, None)
-        else:
-            merged[name] = value
-    return merged
-
-
-def session_from(response: HttpResponse, now: datetime) -> GwsSession:
-    """The session a successful GET opened. ``X-CSRF-HEADER`` names the header to send and
-    ``X-CSRF-TOKEN`` holds its value; without a token, protection is off and writes go bare."""
-    token = response.headers.get("x-csrf-token")
-    name = (response.headers.get("x-csrf-header") or DEFAULT_CSRF_HEADER).strip()
-    if not _HEADER_NAME.match(name):
-        name = DEFAULT_CSRF_HEADER
-    csrf = (name, token.strip()) if token and token.strip() else None
-    return GwsSession(merge_cookies({}, response.set_cookies, now), csrf)
 
 
 # --- outcome table -----------------------------------------------------------------------------
@@ -268,6 +174,13 @@ def is_session_refusal(response: HttpResponse) -> bool:
     if code is not None:
         return code == 20
     return response.status in (401, 403)
+
+
+def login_failure(response: HttpResponse, now: datetime) -> Outcome | None:
+    """What the answer to the session's ``GET /api/v2/me`` means: None when the session is
+    open, else the outcome every write waiting for it ends in (the same table as a write's)."""
+    outcome = classify(response, now)
+    return None if outcome.kind is OutcomeKind.DELIVERED else outcome
 
 
 def classify(response: HttpResponse, now: datetime) -> Outcome:

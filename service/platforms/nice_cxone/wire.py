@@ -5,13 +5,13 @@ of single-key objects and an OAuth2 bearer token from the password grant. Hosts 
 hard-coded: the token endpoint comes from ``{issuer}/.well-known/openid-configuration`` and the
 API host from ``{issuer}/.well-known/cxone-configuration?tenantId=...``, with the tenant id read
 from the access token's claims or, when the access token is opaque, from the ``id_token`` the
-same answer carries. The request builder and the outcome tables are pure functions here;
-``adapter`` does the IO around them.
+same answer carries; ``login.CxoneLogin`` is that login and applies the token. The
+request builder and the outcome table are pure functions here; ``adapter`` does the IO around
+them.
 """
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime
 from urllib.parse import quote
 
@@ -23,16 +23,17 @@ from service.platforms.nice_cxone.settings import NiceCxoneSettings
 from service.platforms.outcomes import Outcome, OutcomeKind
 from service.transport import HttpRequest, HttpResponse
 
-__all__ = ["PLATFORM", "build_request", "classify", "tenant_id_of", "token_failure"]
+__all__ = ["PLATFORM", "build_request", "classify"]
 
 PLATFORM = "nice-cxone"
 _PATH = "/business-data-manager/v1/business-data/contact/"
 
 
 def build_request(
-    settings: NiceCxoneSettings, api_base: str, delivery: Delivery, token: str
+    settings: NiceCxoneSettings, api_base: str, delivery: Delivery
 ) -> HttpRequest | Outcome:
-    """The PUT for one delivery, or a permanent Outcome when routing cannot address it."""
+    """The PUT for one delivery, or a permanent Outcome when routing cannot address it. The
+    bearer token is the login's to apply."""
     contact_id = delivery.ref.get("contact_id")
     if not contact_id:
         return Outcome(
@@ -57,7 +58,6 @@ def build_request(
         "PUT",
         api_base.rstrip("/") + path,
         {
-            "Authorization": f"Bearer {token}",
             "Content-Type": "application/json",
             "Accept": "application/json",
             # Lets the vendor, or a proxy in front of it, drop a redelivered duplicate.
@@ -70,7 +70,8 @@ def build_request(
 def classify(
     response: HttpResponse, delivery: Delivery, settings: NiceCxoneSettings, now: datetime
 ) -> Outcome:
-    """NICE's outcome table. 401 is handled by the adapter (one token refresh) before this."""
+    """NICE's outcome table. A 401 comes here only once the token has been renewed and the
+    request sent again, so it is final."""
     status = response.status
     if 200 <= status < 300:
         return Outcome.delivered(status)
@@ -99,48 +100,3 @@ def classify(
         excerpt=detail,
         error_class="AuthError" if status in (401, 403) else "VendorRejected",
     )
-
-
-def token_failure(response: HttpResponse) -> Outcome:
-    """Token endpoint refusals are configuration errors and must be loud, not retried forever;
-    its outages are transient like any other."""
-    if response.status >= 500 or response.status == 429:
-        return Outcome(
-            OutcomeKind.RETRY,
-            "token_endpoint_unavailable",
-            status=response.status,
-            excerpt=excerpt(response.body),
-            error_class="AuthError",
-        )
-    try:
-        error = orjson.loads(response.body).get("error", "")
-    except (orjson.JSONDecodeError, AttributeError):
-        error = ""
-    reason = {"invalid_client": "invalid_client", "invalid_grant": "invalid_grant"}.get(
-        error, "auth_failed"
-    )
-    return Outcome(
-        OutcomeKind.PERMANENT,
-        reason,
-        status=response.status,
-        excerpt=excerpt(response.body),
-        error_class="AuthError",
-    )
-
-
-def tenant_id_of(access_token: str, id_token: str | None) -> str | None:
-    """The tenant id discovery needs. The access token is tried first; when it is opaque (a
-    reference, not a JWT) the ``id_token`` of the same answer is where CXone puts the claim."""
-    return _claim(access_token, "tenantId") or (_claim(id_token, "tenantId") if id_token else None)
-
-
-def _claim(token: str, name: str) -> str | None:
-    """Read a claim without verifying the signature: we are the token's holder, not its
-    audience, and only need the routing hint NICE puts there."""
-    try:
-        payload = token.split(".")[1]
-        claims = orjson.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError):
-        return None
-    value = claims.get(name) if isinstance(claims, dict) else None
-    return str(value) if value else None

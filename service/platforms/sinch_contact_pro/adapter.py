@@ -6,11 +6,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from service.auth import Authenticator
 from service.platforms.base import Delivery, WriteWindow
 from service.platforms.calls import outcome_of
 from service.platforms.outcomes import Outcome
 from service.platforms.sinch_contact_pro.settings import SinchContactProSettings
-from service.platforms.sinch_contact_pro.wire import PLATFORM, build_request, classify
+from service.platforms.sinch_contact_pro.wire import (
+    PLATFORM,
+    build_request,
+    classify,
+    credential_of,
+)
 from service.redaction import Redactor
 from service.tenant_fields import FieldMapping
 from service.transport import HttpRequest, Transport
@@ -19,7 +25,8 @@ __all__ = ["SinchContactProAdapter"]
 
 
 class SinchContactProAdapter:
-    """Sends one delivery per call; holds no session, since Basic auth travels every time."""
+    """Sends one delivery per call; holds no session, since Basic auth (and the API key)
+    travel every time: a refusal has nothing to renew and is final."""
 
     platform = PLATFORM
     write_window: WriteWindow = SinchContactProSettings.WRITE_WINDOW
@@ -37,8 +44,7 @@ class SinchContactProAdapter:
         # travel as plain JSON, so no per-field wire flag exists to read from it.
         self._settings = settings
         self._fields = fields
-        self._transport = transport
-        self._timeout = timeout
+        self._auth = Authenticator(credential_of(settings), transport, timeout=timeout)
         self._wall_clock = wall_clock
         # A vendor page or a connection error may echo the API user's credentials.
         self._redact = Redactor(settings.secret_values())
@@ -50,7 +56,7 @@ class SinchContactProAdapter:
         return await outcome_of(self._call(request), redact=self._redact)
 
     async def _call(self, request: HttpRequest) -> Outcome:
-        response = await self._transport.send(request, self._timeout)
+        response = await self._auth.send(request)
         outcome = classify(response, self._wall_clock())
         if outcome.excerpt is None:
             return outcome

@@ -19,13 +19,13 @@ permanent ``rejected``, never a retry loop.
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 import orjson
 
+from service.auth.static import ApiKeyHeader, BasicAuth, StaticCredential
 from service.backoff import parse_retry_after
 from service.events import Scalar
 from service.platforms.base import Delivery, classify_http, excerpt
@@ -40,6 +40,7 @@ __all__ = [
     "build_request",
     "channel_values",
     "classify",
+    "credential_of",
     "is_disconnected",
     "key_problem",
     "routing_problem",
@@ -154,18 +155,21 @@ def is_disconnected(settings: SinchContactProSettings, status: str | None) -> bo
     return status.casefold() in {s.casefold() for s in settings.disconnected_statuses}
 
 
-def _headers(settings: SinchContactProSettings, delivery: Delivery) -> dict[str, str]:
-    credential = f"{settings.username}:{settings.password.get_secret_value()}"
-    headers = {
-        "Authorization": "Basic " + base64.b64encode(credential.encode()).decode(),
+def credential_of(settings: SinchContactProSettings) -> StaticCredential:
+    """HTTP Basic of the API user and, for cloud tenants, the API key in its header."""
+    basic = BasicAuth(settings.username, settings.password.get_secret_value())
+    if settings.api_key is None:
+        return basic
+    return basic & ApiKeyHeader(settings.api_key_header, settings.api_key.get_secret_value())
+
+
+def _headers(delivery: Delivery) -> dict[str, str]:
+    return {
         "Content-Type": "application/json",
         # JSON first so errors come back readable; the RI guide asks POSTs for text/html.
         "Accept": "application/json, text/html;q=0.5",
         "Idempotency-Key": delivery.idempotency_key,
     }
-    if settings.api_key is not None:
-        headers[settings.api_key_header] = settings.api_key.get_secret_value()
-    return headers
 
 
 def channel_values(
@@ -202,7 +206,7 @@ def build_request(settings: SinchContactProSettings, delivery: Delivery) -> Http
         )
     body = orjson.dumps({"id": delivery.ref["contact_id"], "attachedData": values})
     url = settings.base_url.rstrip("/") + CONTACT_DATA_PATH
-    return HttpRequest("POST", url, _headers(settings, delivery), body)
+    return HttpRequest("POST", url, _headers(delivery), body)
 
 
 def _strings(doc: object) -> list[str]:
