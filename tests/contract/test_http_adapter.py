@@ -3,6 +3,7 @@ and how it classifies what comes back."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,9 +14,18 @@ import pytest
 
 from service.http_server import AppServer
 from service.platforms.base import Delivery
-from service.platforms.http.adapter import HttpAdapter, TransportSender
+from service.platforms.http.adapter import HttpAdapter, sender_for
 from service.platforms.http.settings import HttpSettings
-from service.platforms.http.simulator import HttpSimConfig, create_app
+from service.platforms.http.simulator import (
+    DEV_BEARER_TOKEN,
+    DEV_CLIENT_ID,
+    DEV_CLIENT_SECRET,
+    DEV_PASSWORD,
+    DEV_USERNAME,
+    TOKEN_PATH,
+    HttpSimConfig,
+    create_app,
+)
 from service.platforms.outcomes import OutcomeKind
 from service.transport import AiohttpTransport
 from tests.fixtures.http_endpoint import HttpSim
@@ -50,7 +60,8 @@ def settings(sim: HttpSim, **overrides: Any) -> HttpSettings:
 
 
 def adapter(sim: HttpSim, transport: AiohttpTransport, **overrides: Any) -> HttpAdapter:
-    return HttpAdapter(settings(sim, **overrides), TransportSender(transport, 5.0))
+    configured = settings(sim, **overrides)
+    return HttpAdapter(configured, sender_for(configured, transport, 5.0))
 
 
 def delivery(contact_id: str = "c-1", closed_ago: timedelta = timedelta(hours=1)) -> Delivery:
@@ -190,3 +201,107 @@ async def test_no_answer_is_a_retry(transport: AiohttpTransport) -> None:
     assert outcome.kind is OutcomeKind.RETRY
     assert outcome.got_no_answer
     await dead.control.aclose()
+
+
+def client_credentials(sim: HttpSim, **overrides: Any) -> dict[str, Any]:
+    return {
+        "type": "client_credentials",
+        "token_url": sim.url + TOKEN_PATH,
+        "client_id": DEV_CLIENT_ID,
+        "client_secret": DEV_CLIENT_SECRET,
+        **overrides,
+    }
+
+
+async def writes(sim: HttpSim) -> list[int]:
+    return [r["status"] for r in await sim.requests() if r["path"].startswith("/api")]
+
+
+async def token_requests(sim: HttpSim) -> list[dict[str, Any]]:
+    return [r for r in await sim.requests() if r["path"] == TOKEN_PATH]
+
+
+@pytest.mark.parametrize(
+    ("sim", "auth"),
+    [
+        ({"auth": "basic"}, {"type": "basic", "username": DEV_USERNAME, "password": DEV_PASSWORD}),
+        ({"auth": "bearer"}, {"type": "bearer", "token": DEV_BEARER_TOKEN}),
+    ],
+    indirect=["sim"],
+)
+async def test_static_credentials_are_sent_and_a_refusal_is_final(
+    sim: HttpSim, transport: AiohttpTransport, auth: dict[str, str]
+) -> None:
+    assert (await adapter(sim, transport, auth=auth).send(delivery())).kind is (
+        OutcomeKind.DELIVERED
+    )
+    secret = "password" if auth["type"] == "basic" else "token"
+    wrong = adapter(sim, transport, auth=auth | {secret: "wrong"})
+    outcome = await wrong.send(delivery())
+    assert (outcome.kind, outcome.reason, outcome.status) == (
+        OutcomeKind.PERMANENT,
+        "auth_failed",
+        401,
+    )
+    assert await writes(sim) == [204, 401], "nothing to renew: one call, no retry"
+
+
+@pytest.mark.parametrize("sim", [{"auth": "client_credentials"}], indirect=True)
+@pytest.mark.parametrize("client_auth", ["basic", "body"])
+async def test_a_client_credentials_token_is_reused_and_renewed_once_on_a_401(
+    sim: HttpSim, transport: AiohttpTransport, client_auth: str
+) -> None:
+    crm = adapter(sim, transport, auth=client_credentials(sim, client_auth=client_auth))
+    for _ in range(3):
+        assert (await crm.send(delivery())).kind is OutcomeKind.DELIVERED
+    assert len(await token_requests(sim)) == 1
+    await sim.control.post("/_sim/tokens/expire")
+    assert (await crm.send(delivery())).kind is OutcomeKind.DELIVERED
+    assert await writes(sim) == [204, 204, 204, 401, 204]
+    [first, *_] = await token_requests(sim)
+    assert first["form"]["grant_type"] == "client_credentials"
+    assert len(await token_requests(sim)) == 2
+
+
+@pytest.mark.parametrize("sim", [{"auth": "client_credentials"}], indirect=True)
+async def test_many_writes_with_no_token_yet_cause_one_token_request(
+    sim: HttpSim, transport: AiohttpTransport
+) -> None:
+    crm = adapter(sim, transport, auth=client_credentials(sim))
+    outcomes = await asyncio.gather(*(crm.send(delivery(f"c-{n}")) for n in range(20)))
+    assert {o.kind for o in outcomes} == {OutcomeKind.DELIVERED}
+    assert len(await token_requests(sim)) == 1
+
+
+@pytest.mark.parametrize("sim", [{"auth": "client_credentials"}], indirect=True)
+async def test_a_refused_client_is_permanent_and_writes_nothing(
+    sim: HttpSim, transport: AiohttpTransport
+) -> None:
+    crm = adapter(sim, transport, auth=client_credentials(sim, client_secret="wrong"))
+    outcome = await crm.send(delivery())
+    assert (outcome.kind, outcome.reason) == (OutcomeKind.PERMANENT, "invalid_client")
+    assert "wrong" not in (outcome.excerpt or "")
+    assert await writes(sim) == []
+
+
+@pytest.mark.parametrize("sim", [{"auth": "client_credentials"}], indirect=True)
+async def test_a_token_endpoint_outage_is_a_retry(
+    sim: HttpSim, transport: AiohttpTransport
+) -> None:
+    await sim.fault(path_prefix=TOKEN_PATH, status=503)
+    crm = adapter(sim, transport, auth=client_credentials(sim))
+    outcome = await crm.send(delivery())
+    assert outcome.kind is OutcomeKind.RETRY
+    assert await writes(sim) == []
+    assert (await crm.send(delivery())).kind is OutcomeKind.DELIVERED
+
+
+@pytest.mark.parametrize("sim", [{"auth": "client_credentials"}], indirect=True)
+async def test_a_second_401_after_a_renewal_is_a_permanent_auth_failure(
+    sim: HttpSim, transport: AiohttpTransport
+) -> None:
+    await sim.fault(path_prefix="/api", status=401, times=2)
+    outcome = await adapter(sim, transport, auth=client_credentials(sim)).send(delivery())
+    assert (outcome.kind, outcome.reason) == (OutcomeKind.PERMANENT, "auth_failed")
+    assert await writes(sim) == [401, 401], "one renewal and one retry, never a loop"
+    assert len(await token_requests(sim)) == 2

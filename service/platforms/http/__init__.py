@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from service.platforms.base import PlatformAdapter
-from service.platforms.http.adapter import PLATFORM, HttpAdapter, TransportSender
+from service.platforms.http.adapter import PLATFORM, HttpAdapter, sender_for
 from service.platforms.http.dev import PROFILE
 from service.platforms.http.settings import HttpSettings
 from service.platforms.spec import AdapterContext, PlatformSpec
@@ -23,7 +23,7 @@ __all__ = ["SPEC"]
 
 def _create_adapter(context: AdapterContext) -> PlatformAdapter:
     settings = context.settings_as(HttpSettings)
-    return HttpAdapter(settings, TransportSender(context.transport, context.timeout))
+    return HttpAdapter(settings, sender_for(settings, context.transport, context.timeout))
 
 
 def _simulator(*args: Any, **kwargs: Any) -> FastAPI:

@@ -1,8 +1,9 @@
 """The generic platform's adapter: the IO around the pure request builder and outcome table.
 
 Credentials are not its business: it sends through a :class:`Sender`, which is the transport
-itself for ``auth: {type: none}`` and an authenticator (that applies, renews and retries a
-credential once after a 401) for the others.
+itself for ``auth: {type: none}`` and an :class:`~service.auth.Authenticator` for the others
+(which applies the credential, renews it when due, and after a 401 renews it once and sends
+once more; the answer after that is this table's to classify).
 """
 
 from __future__ import annotations
@@ -11,14 +12,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
 
+from service.auth import Authenticator, AuthError
 from service.platforms.base import Delivery, WriteWindow
+from service.platforms.http.credentials import credential_for
 from service.platforms.http.outcome_table import classify
 from service.platforms.http.request import RequestPlan
 from service.platforms.http.settings import HttpSettings
 from service.platforms.outcomes import Outcome
 from service.transport import HttpRequest, HttpResponse, Transport, TransportError
 
-__all__ = ["PLATFORM", "HttpAdapter", "Sender", "TransportSender"]
+__all__ = ["PLATFORM", "HttpAdapter", "Sender", "TransportSender", "sender_for"]
 
 PLATFORM = "http"
 
@@ -38,6 +41,14 @@ class TransportSender:
 
     async def send(self, request: HttpRequest) -> HttpResponse:
         return await self._transport.send(request, self._timeout)
+
+
+def sender_for(settings: HttpSettings, transport: Transport, timeout: float) -> Sender:
+    """How a tenant's writes go out: through its auth flow, or as they are."""
+    credential = credential_for(settings.auth)
+    if credential is None:
+        return TransportSender(transport, timeout)
+    return Authenticator(credential, transport, timeout=timeout)
 
 
 class HttpAdapter:
@@ -62,6 +73,8 @@ class HttpAdapter:
             return request
         try:
             response = await self._sender.send(request)
+        except AuthError as failure:
+            return failure.outcome
         except TransportError as exc:
             return Outcome.no_answer(exc.kind, str(exc))
         return classify(response, self._rules, delivery.closed_at, self._wall_clock())
