@@ -189,3 +189,9 @@ async def test_faults_come_first_and_the_control_surface_is_not_swallowed(sim: H
     assert (await sim.control.post("/_sim/reset")).status_code == 204
     assert await sim.records() == {}
     assert await sim.accepted() == []
+
+
+async def test_its_openapi_document_builds_and_a_read_finds_nothing(sim: HttpSim) -> None:
+    assert (await sim.control.get("/openapi.json")).status_code == 200
+    assert (await sim.control.get("/contacts/c-1")).status_code == 404
+    assert await sim.requests() == []

@@ -342,7 +342,10 @@ async def write(request: Request) -> Response:
 def _vendor_router(faults: FaultInjector, log: RequestLog) -> APIRouter:
     router = APIRouter(route_class=observed_route_class(faults, log), tags=["HTTP endpoint"])
     router.add_api_route(TOKEN_PATH, issue_token, methods=["POST"])
-    router.add_api_route("/{path:path}", write, methods=list(WRITE_METHODS))
+    for method in WRITE_METHODS:  # one route each: OpenAPI wants an operation id per method
+        router.add_api_route(
+            "/{path:path}", write, methods=[method], operation_id=f"write_{method.lower()}"
+        )
     return router
 
 
@@ -427,4 +430,11 @@ def create_app(
     mount_fault_routes(app, faults)
     mount_request_log_routes(app, log)
     app.include_router(_vendor_router(faults, log))
+    # Nothing is read back from the endpoint: any other GET finds nothing (not a 405 from
+    # the write routes' catch-all path).
+    app.add_api_route("/{path:path}", _nothing_here, methods=["GET"], include_in_schema=False)
     return app
+
+
+async def _nothing_here(path: str) -> Response:
+    return JSONResponse({"error": "not_found", "message": f"nothing at /{path}"}, 404)
