@@ -130,13 +130,14 @@ class Outbox:
         self, record: Record, origin: Origin, tenant: str, undelivered: Undelivered
     ) -> None:
         tier = self._tiers[undelivered.tier]
-        now = self._now()
+        if undelivered.due_at is None:  # the retry policy gives every parked record its due time
+            raise ValueError(f"a record parked in {tier.topic} carries no due time")
         headers = parked_headers(
             record.headers or (),
             origin,
-            due_at=undelivered.due_at or now.timestamp() + tier.delay,
+            due_at=undelivered.due_at,
             attempts=undelivered.attempts,
-            first_failure_at=undelivered.first_failure_at or now,
+            first_failure_at=undelivered.first_failure_at or self._now(),
             reason=undelivered.reason,
         )
         await self._parking.send(tier.topic, record.key, record.value, headers)

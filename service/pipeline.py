@@ -8,7 +8,7 @@ merging is atomic in the ledger and the lanes keep one call per interaction, so 
 for another interaction's vendor. A record is complete only when everything it caused is done
 (delivered, held in the ledger, parked in a retry topic, or written to the DLQ). While a lane's
 vendor is not taking calls, a new record for it is parked before it is merged, and merged when
-it comes back: an outage then costs the ledger nothing (:meth:`Lane.spill_early`). Admitting a
+it comes back: an outage then costs the ledger nothing (:meth:`Lane.park_early`). Admitting a
 record while there is room awaits nothing, and a delivered record needs no letter, so the
 common path costs one task and the awaits of the merge and the lane.
 
@@ -31,7 +31,6 @@ import contextlib
 import dataclasses
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Literal
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
@@ -40,7 +39,7 @@ from aiokafka.errors import IllegalStateError, KafkaError
 from service.checkpoint import Checkpoint
 from service.delivery.dead_letter import DeadLetterSink, RecordSink
 from service.delivery.fit import is_omitted
-from service.delivery.lanes import Lanes, Settlement, SettlementKind
+from service.delivery.lanes import Dead, Done, Lanes, Parked, Settlement
 from service.delivery.originals import OriginalReader
 from service.delivery.privacy import masked_fields
 from service.delivery.retry_topics import Origin, origin_of
@@ -321,7 +320,9 @@ class Pipeline:
         tenant = self._tenants[event.tenant]
         kind = "retry" if origin.is_retry else event.type
         self._consumed(event.tenant, tenant.platform, kind).inc()
-        settlement = self._lanes.spill_early(event.tenant, event.interaction_id, origin)
+        settlement: Settlement | None = self._lanes.park_early(
+            event.tenant, event.interaction_id, origin
+        )
         if settlement is None:
             holding = self._holding
             holding[event.tenant] = holding.get(event.tenant, 0) + 1
@@ -389,32 +390,56 @@ class Pipeline:
             self._fail(exc)
 
 
-_ACTIONS: dict[SettlementKind, Literal["park", "bury"]] = {
-    SettlementKind.PARK: "park",
-    SettlementKind.DEAD: "bury",
-}
-
-
 def _undelivered(settlement: Settlement, origin: Origin) -> Undelivered | None:
     """What a lane's settlement leaves for the outbox to write; ``None`` for a change that
     needs no letter. The one place that reads a :class:`Settlement`."""
     # A retry would report the same mapping problems again.
     problems = () if origin.is_retry else settlement.problems
-    if settlement.kind is SettlementKind.DONE and not problems:
-        return None
     outcome = settlement.outcome
-    return Undelivered(
-        platform=settlement.platform,
-        reason=settlement.reason,
-        action=_ACTIONS.get(settlement.kind),
-        revision=settlement.revision,
-        attempts=settlement.attempts,
-        first_failure_at=settlement.first_failure_at,
-        last_failure_at=settlement.last_failure_at,
-        status=outcome.status if outcome else None,
-        error_class=outcome.error_class if outcome else None,
-        excerpt=outcome.excerpt if outcome else None,
-        tier=settlement.tier or 0,
-        due_at=settlement.due_at,
-        problems=problems,
-    )
+    status = outcome.status if outcome else None
+    error_class = outcome.error_class if outcome else None
+    excerpt = outcome.excerpt if outcome else None
+    match settlement:
+        case Done():
+            if not problems:
+                return None
+            return Undelivered(
+                platform=settlement.platform,
+                reason=settlement.reason,
+                revision=settlement.revision,
+                attempts=settlement.attempts,
+                status=status,
+                error_class=error_class,
+                excerpt=excerpt,
+                problems=problems,
+            )
+        case Parked():
+            return Undelivered(
+                platform=settlement.platform,
+                reason=settlement.reason,
+                action="park",
+                revision=settlement.revision,
+                attempts=settlement.attempts,
+                first_failure_at=settlement.first_failure_at,
+                last_failure_at=settlement.last_failure_at,
+                status=status,
+                error_class=error_class,
+                excerpt=excerpt,
+                tier=settlement.tier,
+                due_at=settlement.due_at,
+                problems=problems,
+            )
+        case Dead():
+            return Undelivered(
+                platform=settlement.platform,
+                reason=settlement.reason,
+                action="bury",
+                revision=settlement.revision,
+                attempts=settlement.attempts,
+                first_failure_at=settlement.first_failure_at,
+                last_failure_at=settlement.last_failure_at,
+                status=status,
+                error_class=error_class,
+                excerpt=excerpt,
+                problems=problems,
+            )

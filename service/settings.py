@@ -174,7 +174,7 @@ class Settings(BaseSettings):
     )
     """Delays of the retry topics, e.g. ``30s,5m,30m``; after the last one, the DLQ."""
     lane_queue_limit: int = Field(default=2048, ge=1)
-    """Interactions waiting in one lane before new ones spill to the retry topic."""
+    """Interactions waiting in one lane before new ones are parked in the retry topic."""
     lane_initial_concurrency: int = Field(default=16, ge=1)
     """Starting point of each lane's adaptive concurrency limit."""
     breaker_failures: int = Field(default=5, ge=1)

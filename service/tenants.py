@@ -162,16 +162,22 @@ def _problem(message: str) -> InitErrorDetails:
 
 
 def _relocated(exc: ValidationError, prefix: tuple[str, ...]) -> list[InitErrorDetails]:
-    """``exc``'s errors under ``prefix``, each keeping its type (which ``_message`` reads)
-    and its message."""
+    """``exc``'s errors under ``prefix``, each keeping its type (which ``_message`` reads),
+    its message, and the offset of an error inside its value (a template's mistake), which
+    the loader turns into a column."""
     return [
         {
-            "type": PydanticCustomError(error["type"], error["msg"]),
+            "type": PydanticCustomError(error["type"], error["msg"], _offset_context(error)),
             "loc": (*prefix, *error["loc"]),
             "input": error.get("input"),
         }
         for error in exc.errors(include_url=False)
     ]
+
+
+def _offset_context(error: Any) -> dict[str, int] | None:
+    offset = (error.get("ctx") or {}).get("offset")
+    return {"offset": offset} if isinstance(offset, int) else None
 
 
 class TenantsConfig(StrictModel):
@@ -262,6 +268,9 @@ def parse_tenants(
         for error in exc.errors(include_url=False):
             loc = tuple(error["loc"])
             line, column = locate(loc)
+            offset = (error.get("ctx") or {}).get("offset")
+            if isinstance(offset, int):
+                line, column = _within_scalar(_node_at(root, loc), offset) or (line, column)
             problems.append(
                 ConfigProblem(".".join(str(p) for p in loc), _message(error), line, column)
             )
@@ -357,10 +366,10 @@ def _literal_secrets(
     known = specs()
     for path, value in _walk(raw):
         if (
-            len(path) == 4
+            len(path) >= 4
             and path[0] == "tenants"
             and str(path[2]) in known
-            and path[3] in known[str(path[2])].settings.SECRETS
+            and names_a_secret(path[3:], known[str(path[2])].settings.SECRETS)
             and isinstance(value, str)
             and not _REFERENCE.fullmatch(value.strip())
         ):
@@ -375,6 +384,34 @@ def _literal_secrets(
                 )
             )
     return problems
+
+
+def names_a_secret(setting: tuple[str | int, ...], secrets: tuple[str, ...]) -> bool:
+    """Whether ``setting`` (a path inside a platform block) is one of a block's ``SECRETS``:
+    a name (``password``), a dotted path (``auth.password``), or a dotted path ending in ``*``
+    for every key of a mapping (``secret_headers.*``)."""
+    dotted = ".".join(str(part) for part in setting)
+    for secret in secrets:
+        if secret.endswith(".*"):
+            prefix = secret.removesuffix("*")
+            if dotted.startswith(prefix) and len(setting) == secret.count(".") + 1:
+                return True
+        elif dotted == secret:
+            return True
+    return False
+
+
+def _within_scalar(node: yaml.Node | None, offset: int) -> tuple[int, int] | None:
+    """The line and column of the character ``offset`` into a one-line scalar, for an error a
+    setting reports inside its value (a template's placeholder); None when the file's text
+    and the value do not line up (a folded or multi-line scalar, an escape, a reference)."""
+    if not isinstance(node, yaml.ScalarNode) or node.start_mark.line != node.end_mark.line:
+        return None
+    quote = {None: 0, "'": 1, '"': 1}.get(node.style)
+    span = node.end_mark.column - node.start_mark.column
+    if quote is None or "${" in node.value or span != len(node.value) + 2 * quote:
+        return None
+    return node.start_mark.line + 1, node.start_mark.column + 1 + quote + offset
 
 
 def _node_at(node: yaml.Node | None, path: tuple[str | int, ...]) -> yaml.Node | None:

@@ -33,6 +33,7 @@ from service.platforms.registry import specs
 from service.platforms.spec import PlatformSpec
 from service.settings import Settings
 from service.tenants import DeliveryPolicy, FieldMapping, Limits, Tenant
+from tools.markdown_links import mkdocs_slug
 
 __all__ = ["PAGES", "ValueDoc", "helm_values", "main", "render_all", "stale_pages"]
 
@@ -126,7 +127,7 @@ def type_text(annotation: Any, metadata: Sequence[Any] = ()) -> str:  # noqa: PL
         return type_text(inner, [*metadata, *extra])
     if origin in (Union, types.UnionType):
         options = [a for a in get_args(annotation) if a is not type(None)]
-        return " or ".join(type_text(a, metadata) for a in options)
+        return " or ".join(dict.fromkeys(type_text(a, metadata) for a in options))
     if origin is Literal:
         return "one of " + ", ".join(code(str(v)) for v in get_args(annotation))
     if origin is tuple:
@@ -217,7 +218,9 @@ _INLINE: tuple[type[BaseModel], ...] = (Limits, DeliveryPolicy)
 
 def _platform_section(spec: PlatformSpec) -> _Section:
     intro = f"See [{spec.title}](../{spec.docs_page})." if spec.docs_page else ""
-    return _Section(spec.title, spec.id, f"tenants.<tenant>.{spec.id}", spec.settings, intro)
+    return _Section(
+        spec.title, mkdocs_slug(spec.title), f"tenants.<tenant>.{spec.id}", spec.settings, intro
+    )
 
 
 def _sections() -> list[_Section]:
@@ -234,7 +237,7 @@ def _block_rows() -> Iterator[list[str]]:
             "mapping",
             "unset",
             f"How to reach {spec.title} (with `platform: {spec.id}`). "
-            f"See [{spec.title}](#{spec.id}).",
+            f"See [{spec.title}](#{mkdocs_slug(spec.title)}).",
         ]
 
 

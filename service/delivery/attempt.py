@@ -13,6 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import itertools
+import os
+import secrets
+import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -36,6 +40,7 @@ __all__ = [
     "attempt_delivery",
     "delivery_of",
     "lease_terms",
+    "next_lease",
     "unanswered",
     "waits_for_window",
 ]
@@ -91,6 +96,18 @@ makes several requests (a token, then the write) renews its lease every third of
 def lease_terms(owner: str, timeout: float) -> Lease:
     """The lease for one attempt whose vendor call may take ``timeout`` seconds."""
     return Lease(owner, timeout + LEASE_MARGIN)
+
+
+_REPLICA = f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(4)}"
+"""Names this process in the delivery leases it holds, so an operator reading Redis can tell
+which pod holds one; every attempt adds a number of its own, unique in the process."""
+
+_attempt_ids = itertools.count(1)
+
+
+def next_lease(timeout: float) -> Lease:
+    """:func:`lease_terms` for the next attempt of this process."""
+    return lease_terms(f"{_REPLICA}/{next(_attempt_ids)}", timeout)
 
 
 async def attempt_delivery(

@@ -46,6 +46,7 @@ BUILT_IN = (
     "service.platforms.sinch_contact_pro",
     "service.platforms.eight_by_eight",
     "service.platforms.genesys_gws",
+    "service.platforms.http",
 )
 """Modules whose ``SPEC`` is a built-in platform, in the order they are listed everywhere."""
 

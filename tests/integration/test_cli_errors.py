@@ -387,7 +387,7 @@ def test_dlq_list_refuses_a_platform_the_api_refuses(tmp_path: Path) -> None:
     assert result.returncode == 2, result.stderr
     assert result.stderr.splitlines() == [
         "error: Invalid value for '--platform': Input should be 'nice-cxone', "
-        "'sinch-contact-pro', '8x8' or 'genesys-gws'",
+        "'sinch-contact-pro', '8x8', 'genesys-gws' or 'http'",
         "  fix: see `enricher dlq list --help`",
     ]
 

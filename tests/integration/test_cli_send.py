@@ -138,7 +138,7 @@ def test_a_sample_for_an_unknown_tenant_names_the_ones_there_are(env: dict[str, 
     code, _, err = send(env, "--sample", "nobody")
     assert code == 2
     assert "tenant 'nobody' is not in" in err
-    assert "acme, eightco, genco, sinchco" in err
+    assert "acme, crmco, eightco, genco, sinchco" in err
 
 
 def test_a_sample_needs_a_tenants_file(env: dict[str, str]) -> None:

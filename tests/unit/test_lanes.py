@@ -11,7 +11,15 @@ from typing import Any
 
 import pytest
 
-from service.delivery.lanes import Lane, LaneConfig, Lanes, Settlement, SettlementKind
+from service.delivery.lanes import (
+    Dead,
+    Lane,
+    LaneConfig,
+    Lanes,
+    Parked,
+    Settlement,
+    SettlementKind,
+)
 from service.delivery.retry_topics import Origin, tiers_of
 from service.ledger.memory import MemoryLedger
 from service.metrics import Metrics
@@ -180,6 +188,7 @@ async def test_transient_failures_retry_in_process_then_park_in_the_next_tier() 
     lane, ledger = await make_lane(adapter)
     await merge(ledger, closed(fields={"crm": "A-1"}))
     [fresh] = await settle(lane.submit("call-1", FRESH))
+    assert isinstance(fresh, Parked)
     assert (fresh.kind, fresh.tier, fresh.attempts, fresh.reason) == (
         SettlementKind.PARK,
         0,
@@ -189,6 +198,7 @@ async def test_transient_failures_retry_in_process_then_park_in_the_next_tier() 
     assert fresh.due_at == pytest.approx((T0 + timedelta(minutes=5)).timestamp() + 30)
     from_tier_1 = Origin("closed", 0, 0, tier=1, attempts=4, first_failure_at=T0)
     [last] = await settle(lane.submit("call-1", from_tier_1))
+    assert isinstance(last, Dead)
     assert (last.kind, last.attempts, last.first_failure_at) == (SettlementKind.DEAD, 6, T0)
     await lane.close()
 
@@ -227,13 +237,13 @@ async def test_a_retry_after_beyond_the_in_process_budget_parks_until_then() -> 
     lane, ledger = await make_lane(adapter)
     await merge(ledger, closed(fields={"crm": "A-1"}))
     [parked] = await settle(lane.submit("call-1", FRESH))
-    assert parked.kind is SettlementKind.PARK
+    assert isinstance(parked, Parked)
     assert parked.due_at == pytest.approx((T0 + timedelta(minutes=5)).timestamp() + 120)
     assert lane.status().paused_until is not None
     await lane.close()
 
 
-async def test_the_breaker_opens_spills_new_work_without_calls_and_closes_on_recovery() -> None:
+async def test_the_breaker_opens_parks_new_work_without_calls_and_closes_on_recovery() -> None:
     healthy = False
     adapter = Adapter(lambda _: OK if healthy else FAIL)
     lane, ledger = await make_lane(adapter, breaker_failures=2)
@@ -242,8 +252,9 @@ async def test_the_breaker_opens_spills_new_work_without_calls_and_closes_on_rec
     await settle(lane.submit("call-0", FRESH))  # two failed calls: the breaker opens
     assert lane.status().breaker == "open"
     calls = len(adapter.sent)
-    [spilled] = await settle(lane.submit("call-1", FRESH))
-    assert (spilled.kind, spilled.reason, spilled.tier) == (
+    [refused] = await settle(lane.submit("call-1", FRESH))
+    assert isinstance(refused, Parked)
+    assert (refused.kind, refused.reason, refused.tier) == (
         SettlementKind.PARK,
         "breaker_open",
         0,
@@ -257,7 +268,7 @@ async def test_the_breaker_opens_spills_new_work_without_calls_and_closes_on_rec
     await lane.close()
 
 
-async def test_a_full_lane_spills_instead_of_blocking() -> None:
+async def test_a_full_lane_parks_instead_of_blocking() -> None:
     adapter = Adapter()
     adapter.gate.clear()
     lane, ledger = await make_lane(adapter, queue_limit=2)
@@ -298,6 +309,8 @@ async def test_operator_pause_parks_waiting_and_new_work_in_its_tier_without_cal
     [parked] = await settle(queued)
     retried = Origin("retry.5m", 0, 0, tier=1, attempts=3)
     [again] = await settle(lane.submit("call-2", retried))
+    assert isinstance(parked, Parked)
+    assert isinstance(again, Parked)
     assert (parked.kind, parked.reason, parked.tier) == (SettlementKind.PARK, "lane_paused", 0)
     assert (again.reason, again.tier, again.attempts) == ("lane_paused", 1, 3)  # no tier used
     assert lane.status().paused_by_operator
@@ -318,10 +331,10 @@ async def test_a_long_retry_after_parks_new_work_until_the_vendor_is_back() -> N
     await merge(ledger, closed(interaction_id="call-1", fields={"crm": "a"}))
     await merge(ledger, closed(interaction_id="call-2", fields={"crm": "b"}))
     await settle(lane.submit("call-1", FRESH))
-    [spilled] = await settle(lane.submit("call-2", FRESH))
-    assert (spilled.kind, spilled.reason) == (SettlementKind.PARK, "lane_paused")
-    assert spilled.due_at is not None
-    assert spilled.due_at >= (T0 + timedelta(minutes=5)).timestamp() + 119
+    [refused] = await settle(lane.submit("call-2", FRESH))
+    assert isinstance(refused, Parked)
+    assert (refused.kind, refused.reason) == (SettlementKind.PARK, "lane_paused")
+    assert refused.due_at >= (T0 + timedelta(minutes=5)).timestamp() + 119
     assert len(adapter.sent) == 1
     await lane.close()
 
@@ -346,6 +359,7 @@ async def test_failures_during_an_outage_do_not_walk_a_record_down_the_ladder() 
     await merge(ledger, closed(fields={"crm": "x"}))
     last_tier = Origin("retry.5m", 0, 0, tier=1, attempts=6)
     [kept] = await settle(lane.submit("call-1", last_tier))
+    assert isinstance(kept, Parked)
     assert (kept.kind, kept.tier) == (SettlementKind.PARK, 1)  # not dead: the vendor is down
     assert kept.attempts > 6
     await lane.close()
@@ -363,7 +377,7 @@ async def test_the_last_tier_dead_letters_when_the_vendor_is_otherwise_healthy()
 async def test_a_lane_whose_calls_stop_ending_keeps_only_its_limit_waiting() -> None:
     """Before any call has failed, a vendor that stopped answering must not collect the
     pipeline's capacity: once no call has ended for a quarter of the timeout, the lane keeps
-    as many waiting as it may have in flight, oldest first, and spills the rest."""
+    as many waiting as it may have in flight, oldest first, and parks the rest."""
     adapter = Adapter()
     adapter.gate.clear()
     lane, ledger = await make_lane(
@@ -377,8 +391,8 @@ async def test_a_lane_whose_calls_stop_ending_keeps_only_its_limit_waiting() -> 
     await asyncio.sleep(0.15)  # past a quarter of 0.4 s with no call ended
     await merge(ledger, closed(interaction_id="call-8", fields={"crm": "x"}))
     futures.append(lane.submit("call-8", FRESH))
-    spilled = await settle(*futures[4:])
-    assert [(s.kind, s.reason) for s in spilled] == [(SettlementKind.PARK, "lane_stalled")] * 5
+    refused = await settle(*futures[4:])
+    assert [(s.kind, s.reason) for s in refused] == [(SettlementKind.PARK, "lane_stalled")] * 5
     assert lane.status().queued == 2  # call-2 and call-3 keep their turn
     adapter.gate.set()
     delivered = await settle(*futures[:4])
@@ -386,7 +400,7 @@ async def test_a_lane_whose_calls_stop_ending_keeps_only_its_limit_waiting() -> 
     await lane.close()
 
 
-async def test_a_deep_queue_behind_a_vendor_that_answers_is_never_spilled() -> None:
+async def test_a_deep_queue_behind_a_vendor_that_answers_is_never_parked() -> None:
     """Work arrives faster than two 30 ms calls at a time can take it, so the queue grows far
     past the limit, but calls keep ending: that is a busy lane, not a stalled one."""
 
@@ -416,16 +430,16 @@ async def test_a_deep_queue_behind_a_vendor_that_answers_is_never_spilled() -> N
     await lane.close()
 
 
-async def test_spill_early_answers_for_an_open_breaker_as_submit_would() -> None:
+async def test_park_early_answers_for_an_open_breaker_as_submit_would() -> None:
     """The pipeline asks before merging, so the answer must be the settlement submit would
-    give; a record joining its interaction's slot, and a healthy lane, spill nothing."""
+    give; a record joining its interaction's slot, and a healthy lane, park nothing early."""
     adapter = Adapter(lambda _: FAIL)
     lane, ledger = await make_lane(adapter, breaker_failures=2)
     retried = Origin("retry.30s", 0, 7, tier=0, attempts=3, first_failure_at=T0)
-    assert lane.spill_early("call-0", FRESH) is None
+    assert lane.park_early("call-0", FRESH) is None
     await merge(ledger, closed(interaction_id="call-0", fields={"crm": "x"}))
     await settle(lane.submit("call-0", FRESH))  # two failed calls: the breaker opens
-    early = lane.spill_early("call-1", retried)
+    early = lane.park_early("call-1", retried)
     assert early is not None
     [submitted] = await settle(lane.submit("call-1", retried))
     assert early == submitted  # the same tier, due time, attempts and reason
@@ -438,12 +452,12 @@ async def test_spill_early_answers_for_an_open_breaker_as_submit_would() -> None
     await lane.close()
 
 
-async def test_spill_early_answers_for_a_long_retry_after() -> None:
+async def test_park_early_answers_for_a_long_retry_after() -> None:
     answers = iter([Outcome(OutcomeKind.RETRY, "http_429", 429, retry_after=120)])
     lane, ledger = await make_lane(Adapter(lambda _: next(answers)))
     await merge(ledger, closed(interaction_id="call-1", fields={"crm": "a"}))
     await settle(lane.submit("call-1", FRESH))
-    early = lane.spill_early("call-2", FRESH)
+    early = lane.park_early("call-2", FRESH)
     assert early is not None
     assert (early.reason, early.tier) == ("lane_paused", 0)
     await lane.close()
@@ -458,12 +472,12 @@ async def test_a_full_or_operator_paused_lane_merges_first() -> None:
     for n in (1, 2):
         await merge(ledger, closed(interaction_id=f"call-{n}", fields={"crm": "x"}))
         futures.append(lane.submit(f"call-{n}", FRESH))
-    assert lane.spill_early("call-1", FRESH) is None  # it would join its slot
-    assert lane.spill_early("call-3", FRESH) is None  # full: submit spills it after the merge
+    assert lane.park_early("call-1", FRESH) is None  # it would join its slot
+    assert lane.park_early("call-3", FRESH) is None  # full: submit parks it after the merge
     [full] = await settle(lane.submit("call-3", FRESH))
     assert full.reason == "lane_full"
     lane.pause()
-    assert lane.spill_early("call-4", FRESH) is None
+    assert lane.park_early("call-4", FRESH) is None
     lane.resume()
     adapter.gate.set()
     await settle(*futures)
@@ -477,13 +491,14 @@ async def test_giving_back_parks_the_newest_waiting_records_and_never_a_call_in_
     futures = await queue_calls(lane.submit, ledger, 6)
     futures.append(lane.submit("call-5", FRESH))  # a second record on the newest interaction
     await adapter.until_sent(2)
-    assert lane.give_back(3) == 3  # call-5 (two records) and call-4
+    assert lane.park_newest(3) == 3  # call-5 (two records) and call-4
     parked = await settle(*futures[4:])
-    assert [(s.kind, s.reason, s.tier) for s in parked] == [
+    assert all(isinstance(s, Parked) for s in parked)
+    assert [(s.kind, s.reason, s.tier) for s in parked if isinstance(s, Parked)] == [
         (SettlementKind.PARK, "lane_over_share", 0)
     ] * 3
     assert lane.status().queued == 2  # call-2 and call-3 keep their turn
-    assert lane.give_back(100) == 2  # only what waits: the two calls in flight stay
+    assert lane.park_newest(100) == 2  # only what waits: the two calls in flight stay
     adapter.gate.set()
     delivered = await settle(*futures[:2])
     assert [s.reason for s in delivered] == ["delivered"] * 2

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from service.delivery.lanes import Settlement, SettlementKind
+from service.delivery.lanes import Dead, Done, Parked, Settlement
 from service.delivery.retry_topics import Origin
 from service.mapping import FieldProblem
 from service.outbox import Undelivered
@@ -24,17 +24,16 @@ REFUSED = Outcome(OutcomeKind.PERMANENT, "not_found", 404, excerpt="gone", error
 @pytest.mark.parametrize(
     ("settlement", "origin", "expected"),
     [
-        (Settlement(SettlementKind.DONE, "8x8", "delivered"), INPUT, None),
+        (Done("8x8", "delivered"), INPUT, None),
         (
-            Settlement(SettlementKind.DONE, "8x8", "delivered", problems=(PROBLEM,)),
+            Done("8x8", "delivered", problems=(PROBLEM,)),
             INPUT,
             Undelivered("8x8", "delivered", problems=(PROBLEM,)),
         ),
         # A retry would report the same problems again.
-        (Settlement(SettlementKind.DONE, "8x8", "delivered", problems=(PROBLEM,)), RETRY, None),
+        (Done("8x8", "delivered", problems=(PROBLEM,)), RETRY, None),
         (
-            Settlement(
-                SettlementKind.PARK,
+            Parked(
                 "8x8",
                 "unavailable",
                 revision=2,
@@ -56,13 +55,12 @@ REFUSED = Outcome(OutcomeKind.PERMANENT, "not_found", 404, excerpt="gone", error
             ),
         ),
         (
-            Settlement(SettlementKind.PARK, "8x8", "lane_full"),
+            Parked("8x8", "lane_full", tier=0, due_at=1_800_000_030.0),
             INPUT,
-            Undelivered("8x8", "lane_full", action="park", tier=0),
+            Undelivered("8x8", "lane_full", action="park", tier=0, due_at=1_800_000_030.0),
         ),
         (
-            Settlement(
-                SettlementKind.DEAD,
+            Dead(
                 "8x8",
                 "not_found",
                 revision=1,

@@ -68,7 +68,7 @@ def test_a_plugin_platform_is_a_known_platform_everywhere_one_is_named() -> None
     page = render_all()[ROOT / "docs/reference/tenants-file.md"]
     assert "\n## Acme CRM\n" in page
     assert "| `tenants.<tenant>.acme-crm.token` | secret reference | required |" in page
-    assert "`nice-cxone`, `sinch-contact-pro`, `8x8`, `genesys-gws`, `acme-crm`" in page
+    assert "`nice-cxone`, `sinch-contact-pro`, `8x8`, `genesys-gws`, `http`, `acme-crm`" in page
 
 
 def test_a_tenants_file_cannot_load_beside_a_broken_plugin(
