@@ -4,8 +4,10 @@ the service, the request log, faults) is the same for every platform."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from importlib import import_module
 from typing import Any, Literal
 
 import httpx
@@ -22,7 +24,11 @@ from service.platforms.sinch_contact_pro.simulator import DEV_API_KEY
 from service.platforms.sinch_contact_pro.simulator import DEV_PASSWORD as SINCH_PASSWORD
 from service.platforms.sinch_contact_pro.simulator import DEV_USERNAME as SINCH_USERNAME
 
-__all__ = ["PLATFORMS", "Platform"]
+__all__ = ["MORE_PLATFORMS", "PLATFORMS", "Platform"]
+
+MORE_PLATFORMS = "ENRICHER_CONFORMANCE_PLATFORMS"
+"""``module:name`` pairs, comma-separated, each a :class:`Platform` described outside this
+file: a platform installed as a plug-in runs the same scenarios as the built-in ones."""
 
 Ref = dict[str, str]
 Control = httpx.AsyncClient
@@ -321,4 +327,24 @@ HTTP_LIVE = Platform(
 )
 
 
-PLATFORMS = [NICE, SINCH, EIGHT_BY_EIGHT, GWS, HTTP, HTTP_LIVE]
+def described_elsewhere(names: str) -> list[Platform]:
+    """The platforms ``names`` (the value of :data:`MORE_PLATFORMS`) points at."""
+    found = []
+    for name in filter(None, (part.strip() for part in names.split(","))):
+        module, _, attribute = name.partition(":")
+        platform = getattr(import_module(module), attribute)
+        if not isinstance(platform, Platform):
+            raise TypeError(f"{MORE_PLATFORMS}: {name} is a {type(platform).__name__}")
+        found.append(platform)
+    return found
+
+
+PLATFORMS = [
+    NICE,
+    SINCH,
+    EIGHT_BY_EIGHT,
+    GWS,
+    HTTP,
+    HTTP_LIVE,
+    *described_elsewhere(os.environ.get(MORE_PLATFORMS, "")),
+]

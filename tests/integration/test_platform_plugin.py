@@ -25,6 +25,8 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from tests.conformance.platforms import MORE_PLATFORMS
+from tests.fixtures.broker import ENV_BOOTSTRAP
 from tests.integration.conftest import wait_for
 from tests.unit.factories import analytics_json, closed_json
 
@@ -153,6 +155,29 @@ def test_the_plugin_s_own_tests_pass(plugin: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+
+
+def test_the_plugin_passes_the_conformance_suite(plugin: Path, kafka_bootstrap: str) -> None:
+    """The scenarios every built-in platform passes, run against the plug-in's simulator by a
+    pytest of its own, which alone sees the plug-in; it shares this session's broker."""
+    env = _env(plugin)
+    env["PYTHONPATH"] += os.pathsep + str(EXAMPLE / "tests")
+    env[MORE_PLATFORMS] = "conformance_platform:ACME_NOTES"
+    env[ENV_BOOTSTRAP] = kafka_bootstrap
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"),
+            *("tests/conformance", "-k", "acme-notes"),
+        ],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "5 passed" in result.stdout, result.stdout[-2000:]
 
 
 def test_check_config_accepts_a_tenant_of_the_plugin(plugin: Path, tmp_path: Path) -> None:
