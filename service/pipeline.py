@@ -120,9 +120,6 @@ class Pipeline:
         wakes once for a handful of finished records rather than once for each."""
         # Read when scraped rather than counted up and down on every record.
         metrics.in_flight.set_function(lambda: settings.max_in_flight - self._free)
-        self._holding: dict[str, int] = {}
-        """Records per tenant between their merge and their lane's settlement: what a full
-        pipeline is shared out by (:meth:`_make_room`)."""
         self._tasks: dict[TopicPartition, set[asyncio.Task[None]]] = {}
         self._stop = asyncio.Event()
         self._generation = 0  # bumped on every assignment change
@@ -261,7 +258,7 @@ class Pipeline:
         waiting = tenant_of_key(record.key)
         if waiting is None:
             return
-        parked = self._lanes.make_room(waiting, self._holding, self._settings.max_in_flight)
+        parked = self._lanes.make_room(waiting, self._settings.max_in_flight)
         for tenant, records in parked.items():
             log.info("lane_over_share", tenant=tenant, parked=records, waiting=waiting)
 
@@ -324,18 +321,13 @@ class Pipeline:
             event.tenant, event.interaction_id, origin
         )
         if settlement is None:
-            holding = self._holding
-            holding[event.tenant] = holding.get(event.tenant, 0) + 1
+            holdings = self._lanes.holdings
+            holdings.add(event.tenant)
             try:
                 await self._ledger.merge(event, self._now(), tenant.retention)
                 settlement = await self._lanes.submit(event.tenant, event.interaction_id, origin)
             finally:
-                # A tenant with nothing held leaves the map: the fair share walks it.
-                left = holding[event.tenant] - 1
-                if left:
-                    holding[event.tenant] = left
-                else:
-                    del holding[event.tenant]
+                holdings.remove(event.tenant)
         undelivered = _undelivered(settlement, origin)
         if undelivered is not None:  # most records are simply delivered: nothing to await
             await self._outbox.write(

@@ -10,7 +10,6 @@ calls wait for it.
 from __future__ import annotations
 
 from collections.abc import Generator, Iterable, Mapping
-from dataclasses import replace
 
 from service.platforms.outcomes import Outcome, OutcomeKind
 from service.transport import HttpRequest, HttpResponse
@@ -83,9 +82,11 @@ class Credential:
 
 def with_headers(request: HttpRequest, headers: Mapping[str, str]) -> HttpRequest:
     """``request`` with ``headers`` added, replacing any of the same name whatever its case."""
+    # Built directly: dataclasses.replace inspects the fields on every call, and this runs
+    # once per vendor call.
     names = {name.lower() for name in headers}
     kept = {k: v for k, v in request.headers.items() if k.lower() not in names}
-    return replace(request, headers={**kept, **headers})
+    return HttpRequest(request.method, request.url, {**kept, **headers}, request.body)
 
 
 def excerpt_without(body: bytes, secrets: Iterable[str], limit: int = 1000) -> str:

@@ -144,7 +144,8 @@ class Authenticator:
         """The answer to ``request`` with the credential applied. Raises :class:`AuthError`
         when the credential cannot be obtained, :class:`TransportError` when the request
         itself gets no answer."""
-        await self.ready()
+        if self._forced or self._credential.stale(self._clock()):  # ready(), inlined: hot path
+            await self._renewed()
         generation, response = await self._send(request)
         if not self._credential.rejected(response):
             return response

@@ -25,7 +25,28 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-__all__ = ["excess_over_share"]
+__all__ = ["Holdings", "excess_over_share"]
+
+
+class Holdings:
+    """Records per tenant between their merge and their lane's settlement: what a full
+    pipeline is shared out by. A tenant holding nothing leaves the map, so the fair share
+    walks only the tenants that hold records, however many are configured."""
+
+    __slots__ = ("counts",)
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def add(self, tenant: str, records: int = 1) -> None:
+        self.counts[tenant] = self.counts.get(tenant, 0) + records
+
+    def remove(self, tenant: str, records: int = 1) -> None:
+        left = self.counts[tenant] - records
+        if left > 0:
+            self.counts[tenant] = left
+        else:
+            del self.counts[tenant]
 
 
 def excess_over_share(holdings: Mapping[str, int], waiting: str, capacity: int) -> dict[str, int]:

@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 from service.delivery.attempt import Ledgerish
-from service.delivery.fair_share import excess_over_share
+from service.delivery.fair_share import Holdings, excess_over_share
 from service.delivery.lane import AttemptHook, Lane
 from service.delivery.lane_config import LaneConfig, LaneStatus
 from service.delivery.retry_topics import Origin
@@ -82,6 +82,9 @@ class Lanes:
             )
             for name, tenant in tenants.items()
         }
+        self.holdings = Holdings()
+        """Records each tenant has between its merge and its settlement: the caller adds a
+        record before the merge and removes it once settled."""
 
     def lane(self, tenant: str, platform: str) -> Lane | None:
         """The lane of ``tenant`` if it writes to ``platform``: what operator controls act on."""
@@ -96,9 +99,9 @@ class Lanes:
     def park_early(self, tenant: str, interaction_id: str, origin: Origin) -> Parked | None:
         return self._lanes[tenant].park_early(interaction_id, origin)
 
-    def make_room(self, waiting: str, holdings: Mapping[str, int], capacity: int) -> dict[str, int]:
+    def make_room(self, waiting: str, capacity: int) -> dict[str, int]:
         """A record of ``waiting`` cannot enter a full pipeline of ``capacity`` records, of
-        which ``holdings`` are in each tenant's lane: lanes that are behind and hold more than
+        which :attr:`holdings` are in each tenant's lane: lanes that are behind and hold more than
         a fair share park their newest waiting records. Returns how many each parked.
 
         Nothing moves for a tenant whose own lane would not call its vendor now (its record is
@@ -108,7 +111,7 @@ class Lanes:
         if lane is None or not lane.takes_work():
             return {}
         parked: dict[str, int] = {}
-        for tenant, excess in excess_over_share(holdings, waiting, capacity).items():
+        for tenant, excess in excess_over_share(self.holdings.counts, waiting, capacity).items():
             over = self._lanes.get(tenant)
             given = over.park_newest(excess) if over is not None and over.behind() else 0
             if given:

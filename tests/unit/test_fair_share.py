@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.delivery.fair_share import excess_over_share
+from service.delivery.fair_share import Holdings, excess_over_share
 
 
 def test_a_tenant_over_its_share_gives_back_down_to_it_for_a_tenant_under_its_share() -> None:
@@ -51,3 +51,17 @@ def test_nobody_is_taken_below_the_share_and_the_waiting_tenant_never_gives_back
     if excess:
         assert holdings.get(waiting, 0) < fair
         assert len(sharers) > 1
+
+
+def test_holdings_forget_a_tenant_that_holds_nothing() -> None:
+    """The fair share walks the counts on every full-pipeline admission: a tenant seen once
+    must not stay in them, or the walk grows with every tenant ever configured."""
+    holdings = Holdings()
+    holdings.add("acme")
+    holdings.add("acme", 2)
+    holdings.add("globex")
+    holdings.remove("acme")
+    assert holdings.counts == {"acme": 2, "globex": 1}
+    holdings.remove("globex")
+    holdings.remove("acme", 2)
+    assert holdings.counts == {}

@@ -531,13 +531,13 @@ async def test_a_full_pipeline_makes_room_only_from_a_lane_that_is_behind_for_on
     lanes.start()
     futures = await queue_calls(functools.partial(lanes.submit, "slow"), ledger, 8, "slow")
     await stuck.until_sent(1)
-    holdings = {"slow": 8}
-    assert lanes.make_room("fast", holdings, 8) == {}  # seven wait, but not for long yet
+    lanes.holdings.add("slow", 8)
+    assert lanes.make_room("fast", 8) == {}  # seven wait, but not for long yet
     now[0] += 0.09  # calls still in flight (the last ended "now"), the head waited 0.09 s
-    assert lanes.make_room("fast", holdings, 8) == {}
-    assert lanes.make_room("slow", holdings, 8) == {}  # one tenant's backlog: back-pressure
+    assert lanes.make_room("fast", 8) == {}
+    assert lanes.make_room("slow", 8) == {}  # one tenant's backlog: back-pressure
     now[0] += 0.02  # the head has now waited 0.11 s, more than a quarter of 0.4 s
-    assert lanes.make_room("fast", holdings, 8) == {"slow": 4}
+    assert lanes.make_room("fast", 8) == {"slow": 4}
     parked = await settle(*futures[4:])
     assert {(s.kind, s.reason) for s in parked} == {(SettlementKind.PARK, "lane_over_share")}
     # fast's breaker opens on its first failure: its records would be parked without a call,
@@ -545,7 +545,8 @@ async def test_a_full_pipeline_makes_room_only_from_a_lane_that_is_behind_for_on
     await merge(ledger, closed(interaction_id="call-f", fields={"crm": "x"}, tenant="fast"))
     [failed] = await settle(lanes.submit("fast", "call-f", FRESH))
     assert failed.kind is SettlementKind.PARK
-    assert lanes.make_room("fast", {"slow": 4}, 4) == {}
+    lanes.holdings.remove("slow", 4)
+    assert lanes.make_room("fast", 4) == {}
     stuck.gate.set()
     await settle(*futures[:4])
     await lanes.close()
