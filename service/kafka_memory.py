@@ -210,6 +210,9 @@ class MemoryConsumer:
         self._paused: set[TopicPartition] = set()
         self._turn = 0
         self._wake = asyncio.Event()
+        self._reassigning = False
+        """Set from a revoke until the next assignment: a Kafka consumer fetches nothing while
+        its group rebalances, so a loop polling during its revoke listener gets no records."""
 
     def subscribe(self, topics: Sequence[str], *, listener: Any = None) -> None:
         self.subscription = frozenset(topics)
@@ -245,6 +248,8 @@ class MemoryConsumer:
     def _fetch(
         self, wanted: Sequence[TopicPartition], max_records: int | None
     ) -> dict[TopicPartition, list[MemoryRecord]]:
+        if self._reassigning:
+            return {}
         readable = [tp for tp in (wanted or self._positions) if tp not in self._paused]
         if not readable:
             return {}
@@ -291,10 +296,14 @@ class MemoryConsumer:
     # -- called by the broker's group protocol -----------------------------------------------
 
     async def revoke_all(self) -> None:
+        # The positions stay while the listener runs, so that its commit is still the owner's.
+        self._reassigning = True
         owned = list(self._positions)
-        if owned and self._listener is not None:
-            await self._listener.on_partitions_revoked(owned)
-        self.forget()
+        try:
+            if owned and self._listener is not None:
+                await self._listener.on_partitions_revoked(owned)
+        finally:
+            self.forget()
 
     def forget(self) -> None:
         self._positions.clear()
@@ -304,6 +313,7 @@ class MemoryConsumer:
         self, partitions: list[TopicPartition], committed: Mapping[TopicPartition, int]
     ) -> None:
         self._positions = {tp: committed.get(tp, 0) for tp in partitions}
+        self._reassigning = False
         self.wake()
         if self._listener is not None:
             await self._listener.on_partitions_assigned(list(partitions))

@@ -191,6 +191,8 @@ class Pipeline:
                         break
                     if self._free <= 0 and not await self._wait_for_room(record):
                         break
+                    if self._generation != generation:  # a rebalance ran while it waited
+                        break
                     self._admit(tp, record)
 
     def _not_due(self, consumer: Consumer, tp: TopicPartition, record: Record) -> bool:

@@ -162,3 +162,28 @@ async def test_a_waiting_fetch_returns_as_soon_as_a_record_arrives() -> None:
     batches = await consumer.getmany(timeout_ms=5_000)
     await task
     assert [r.value for r in batches[TopicPartition("t", 0)]] == [b"late"]
+
+
+async def test_a_member_fetches_nothing_while_its_partitions_are_revoked() -> None:
+    """Kafka's consumer returns no records while its group rebalances: a loop that polls during
+    its revoke listener (the pipeline drains there) must not admit records of partitions it is
+    giving away, or the new owner reads them a second time."""
+    broker = MemoryBroker()
+    broker.create_topic("t", 2)
+    for n in range(4):
+        broker.append("t", None, f"{n}".encode(), (), partition=n % 2)
+    seen: list[dict[TopicPartition, list[object]]] = []
+    first = broker.consumer(group_id="g")
+
+    class PollsWhileRevoked(Recorder):
+        async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+            seen.append(await first.getmany(max_records=10))
+            await first.commit({tp: 0 for tp in revoked})  # still the owner while it runs
+
+    first.subscribe(["t"], listener=PollsWhileRevoked("first", []))
+    await first.start()
+    second = broker.consumer(group_id="g")
+    second.subscribe(["t"])
+    await second.start()
+    assert seen == [{}]
+    assert await drain(first) | await drain(second) == {0: [b"0", b"2"], 1: [b"1", b"3"]}
