@@ -13,7 +13,7 @@ from aiokafka.errors import CommitFailedError, UnknownTopicOrPartitionError
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.structs import TopicPartition
 
-from service.kafka_memory import MemoryBroker, MemoryConsumer, MemoryProducer
+from service.kafka_memory import MemoryBroker, MemoryConsumer, MemoryProducer, MemoryRecord
 from service.kafka_seam import Consumer, Producer
 
 
@@ -172,7 +172,7 @@ async def test_a_member_fetches_nothing_while_its_partitions_are_revoked() -> No
     broker.create_topic("t", 2)
     for n in range(4):
         broker.append("t", None, f"{n}".encode(), (), partition=n % 2)
-    seen: list[dict[TopicPartition, list[object]]] = []
+    seen: list[dict[TopicPartition, list[MemoryRecord]]] = []
     first = broker.consumer(group_id="g")
 
     class PollsWhileRevoked(Recorder):
