@@ -1,5 +1,5 @@
 """Interaction enricher: merges CRM and analytics facts per interaction into contact-center
-platforms (NICE CXone first)."""
+platforms, each a plug-in (:mod:`service.platforms.registry`)."""
 
 from importlib.metadata import PackageNotFoundError, version
 

@@ -26,7 +26,7 @@ the legacy character set). Named here rather than taken from ``prometheus_client
 _METRICS_EXAMPLE = """\
 # HELP enricher_delivered_total Changes acknowledged by the platform.
 # TYPE enricher_delivered_total counter
-enricher_delivered_total{platform="nice-cxone",tenant="acme"} 42.0
+enricher_delivered_total{platform="http",tenant="acme"} 42.0
 """
 
 

@@ -173,7 +173,10 @@ def check_config(file: Path, no_resolve: bool) -> None:
         click.echo(f"  {name}: {tenant.platform}, {len(tenant.fields)} mapped field(s)")
 
 
-@main.command()
+@main.command(
+    epilog="PLATFORM: the id of a registered platform that has a simulator; an unknown one is "
+    "answered with the list of them."
+)
 @click.argument("platform")
 @click.option("--port", type=int, default=8081, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
@@ -202,9 +205,10 @@ def simulate(platform: str, port: int, host: str) -> None:
 @click.option("--duration", type=float, default=0, help="Stop after this many seconds (0: Ctrl-C).")
 @click.option("--http-port", type=int, default=8080, show_default=True)
 def dev(rate: float, duration: float, http_port: int) -> None:
-    """Everything on this machine: embedded broker, a simulator for each platform (NICE
-    CXone, Sinch Contact Pro, 8x8, Genesys GWS), the service with a sample tenant on each,
-    and sample traffic, with a live per-platform summary of what gets delivered."""
+    """Everything on this machine: embedded broker, a simulator for each platform in the
+    registry (the built-in vendors and the generic HTTP endpoint), the service with a sample
+    tenant on each, and sample traffic, with a live per-platform summary of what gets
+    delivered."""
     from service.dev.devmode import run_dev
 
     try:

@@ -45,8 +45,9 @@ they would silently mean nothing."""
 class FieldMapping(StrictModel):
     """One platform field: which merged field feeds it and how its value is coerced.
 
-    ``display``, ``display_name``, ``ivr``, ``privacy`` and ``data_type`` are the flags of an
-    8x8 variable and are refused for other platforms, where they would silently mean nothing.
+    ``display``, ``display_name``, ``ivr``, ``privacy`` and ``data_type`` are flags that only
+    some platforms give a meaning (each platform's ``FIELD_FLAGS``); the others refuse them,
+    where they would silently mean nothing.
     """
 
     source: Annotated[str, StringConstraints(min_length=1, max_length=128)] = Field(alias="from")
@@ -56,17 +57,17 @@ class FieldMapping(StrictModel):
     """Coerce the value to ``string``, ``number`` or ``boolean``; without it scalars pass as
     they are and lists become comma-separated text."""
     display: bool | None = None
-    """8x8 only: show the variable to the agent."""
+    """Show the field to the agent."""
     display_name: Annotated[str, StringConstraints(min_length=1)] | None = None
-    """8x8 only: the label the agent sees, up to ``display_name_max_length``."""
+    """The label the agent sees, up to the platform's ``display_name_max_length``."""
     ivr: bool | None = None
-    """8x8 only: the variable feeds the IVR script, which must declare the same name (8x8
-    ignores an undeclared one without an error)."""
+    """The field feeds the IVR script, which must declare the same name (an undeclared one is
+    ignored by the platform without an error)."""
     privacy: bool | None = None
-    """The value is for routing only: 8x8 masks it, and the enricher never logs it or writes
-    it to the DLQ in clear."""
+    """The value is for routing only: the platform masks it, and the enricher never logs it or
+    writes it to the DLQ in clear."""
     data_type: VariableDataType | None = None
-    """8x8 only: the variable's ``dataType``."""
+    """The field's data type at the platform."""
 
     def flags(self) -> list[str]:
         """The optional flags this mapping sets, in a stable order."""

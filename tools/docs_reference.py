@@ -32,6 +32,7 @@ from pydantic_core import PydanticUndefined
 from service.platforms.registry import specs
 from service.platforms.spec import PlatformSpec
 from service.settings import Settings
+from service.tenant_fields import OPTIONAL_FLAGS
 from service.tenants import DeliveryPolicy, FieldMapping, Limits, Tenant
 from tools.markdown_links import mkdocs_slug
 
@@ -278,6 +279,9 @@ def _tenant_rows(section: _Section) -> Iterator[list[str]]:
         elif kind == "secret" or kind.startswith("secret "):
             kind = kind.replace("secret", "secret (a reference or a literal)", 1)
         meaning = prose(info.description)
+        if section is _FIELD_MAPPING and name in OPTIONAL_FLAGS:
+            takers = [spec.title for spec in specs().values() if name in spec.settings.FIELD_FLAGS]
+            meaning += f" Taken by: {', '.join(takers) or 'no installed platform'}."
         if target is not None:
             kind = "mapping"
             meaning += f" See [{target.title}](#{target.anchor})."

@@ -149,7 +149,7 @@ class DevProfile:
     lookup: Callable[[Mapping[str, str]], str]
     """The control path that shows what the simulator stores for an interaction's ``ref``."""
     record_name: str
-    """The vendor's own words for what it stores data on (``NICE contact``); the record's id
+    """The vendor's own words for what it stores data on (``Acme contact``); the record's id
     follows it on the dev dashboard."""
     store_path: str
     """The control path listing everything the simulator stores, for the dev banner."""
@@ -172,7 +172,7 @@ class DevProfile:
     part; by default ``record_name`` and that part."""
 
     def label(self, lookup: str) -> str:
-        """``NICE contact 1000005``: the vendor's own words for the record."""
+        """``Acme contact 1000005``: the vendor's own words for the record."""
         if self.record_label is not None:
             return self.record_label(lookup)
         return f"{self.record_name} {lookup.rstrip('/').rsplit('/', 1)[-1]}"
@@ -183,9 +183,9 @@ class PlatformSpec:
     """Everything the service knows about one platform; ``SPEC`` in its package."""
 
     id: str
-    """The tenants file's ``platform`` value and block key, e.g. ``nice-cxone``."""
+    """The tenants file's ``platform`` value and block key, e.g. ``acme-notes``."""
     title: str
-    """How people name it, e.g. ``NICE CXone``."""
+    """How people name it, e.g. ``Acme Notes``."""
     settings: type[PlatformSettings]
     """The model of the tenant block."""
     create_adapter: Callable[[AdapterContext], PlatformAdapter]
@@ -194,4 +194,4 @@ class PlatformSpec:
     dev: DevProfile | None = None
     """What ``enricher dev`` needs to run a sample tenant on it."""
     docs_page: str | None = None
-    """The platform's page under ``docs/`` (``platforms/nice-cxone.md``)."""
+    """The platform's page under ``docs/`` (``platforms/acme-notes.md``)."""
