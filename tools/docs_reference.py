@@ -250,6 +250,13 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
+def _nests_a_model(annotation: Any) -> bool:
+    """A model, a union of models or a list of them: settings with keys of their own."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return True
+    return any(_nests_a_model(arg) for arg in get_args(annotation))
+
+
 def _tenant_rows(section: _Section) -> Iterator[list[str]]:
     secrets: tuple[str, ...] = getattr(section.model, "SECRETS", ())
     for name, info in section.model.model_fields.items():
@@ -279,13 +286,22 @@ def _tenant_rows(section: _Section) -> Iterator[list[str]]:
         elif kind == "secret" or kind.startswith("secret "):
             kind = kind.replace("secret", "secret (a reference or a literal)", 1)
         meaning = prose(info.description)
+        default = field_default(info)
+        if target is None and _nests_a_model(info.annotation):
+            # A platform's own nested settings (a body shape, an auth block) are documented,
+            # key by key, on the platform's page.
+            spec = next((s for s in specs().values() if s.settings is section.model), None)
+            if spec is not None and spec.docs_page:
+                meaning += f" Its keys: [{spec.title}](../{spec.docs_page})."
+            if default == "see below":
+                default = "all defaults"
         if section is _FIELD_MAPPING and name in OPTIONAL_FLAGS:
             takers = [spec.title for spec in specs().values() if name in spec.settings.FIELD_FLAGS]
             meaning += f" Taken by: {', '.join(takers) or 'no installed platform'}."
         if target is not None:
             kind = "mapping"
             meaning += f" See [{target.title}](#{target.anchor})."
-        yield [code(path), kind, field_default(info), meaning]
+        yield [code(path), kind, default, meaning]
 
 
 def tenants_page(root: Path) -> str:

@@ -213,3 +213,14 @@ def test_a_client_secret_is_scrubbed_in_every_form_it_travels_in() -> None:
     values = settings(auth=auth).secret_values()
     encoded = base64.b64encode(b"app+id:s%26cret%2F%2B").decode()
     assert {"s&cret/+", "s%26cret%2F%2B", encoded} <= set(values)
+
+
+@pytest.mark.parametrize("name", ["Accept", "accept", "ACCEPT"])
+def test_an_accept_header_the_tenant_set_wins(name: str) -> None:
+    request = build(settings(headers={name: "application/vnd.crm+json"}))
+    accepts = [value for key, value in request.headers.items() if key.lower() == "accept"]
+    assert accepts == ["application/vnd.crm+json"]
+
+
+def test_accept_defaults_to_json() -> None:
+    assert build(settings()).headers["Accept"] == "application/json"

@@ -128,3 +128,45 @@ def test_the_docs_page_example_loads() -> None:
     settings = config.tenants["initech"].settings
     assert isinstance(settings, HttpSettings)
     assert settings.body.shape == "pairs"
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "setting"),
+    [
+        (
+            "base_url: https://crm.example.com/api",
+            "base_url: http://crm.example.com/api",
+            "base_url",
+        ),
+        (
+            "token_url: https://login.example.com/token",
+            "token_url: http://login.example.com/token",
+            "auth.token_url",
+        ),
+    ],
+)
+def test_credentials_are_refused_over_plain_http_to_another_host(
+    before: str, after: str, setting: str
+) -> None:
+    [problem] = problems(GOOD.replace(before, after))
+    assert f"{setting} is http:// to another host" in problem
+    assert "allow_plain_http: true" in problem
+    trusted = GOOD.replace(before, after).replace(
+        "      method: PUT\n", "      method: PUT\n      allow_plain_http: true\n"
+    )
+    assert parse_tenants(trusted, environ=ENV).tenants["initech"]
+
+
+def test_plain_http_is_fine_on_this_machine_or_without_credentials() -> None:
+    local = GOOD.replace("https://crm.example.com/api", "http://127.0.0.1:8089/api").replace(
+        "https://login.example.com/token", "http://localhost:8089/token"
+    )
+    assert parse_tenants(local, environ=ENV).tenants["initech"]
+    anonymous = GOOD.replace("https://crm.example.com/api", "http://crm.example.com/api")
+    anonymous = anonymous.replace("      secret_headers:\n        X-Api-Key: ${API_KEY}\n", "")
+    anonymous = (
+        anonymous[: anonymous.index("      auth:")]
+        + "      auth: {type: none}\n"
+        + (anonymous[anonymous.index("      outcomes:") :])
+    )
+    assert parse_tenants(anonymous, environ=ENV).tenants["initech"]

@@ -40,6 +40,9 @@ def shape_body(
     return {**members, body.under: shaped}
 
 
+_ACCEPT_JSON = {"Accept": "application/json"}
+
+
 class RequestPlan:
     """A tenant's settings with their templates parsed once, not on every call."""
 
@@ -50,12 +53,13 @@ class RequestPlan:
         self._base = settings.base_url.rstrip("/")
         base = urlsplit(self._base)
         self._origin = (base.scheme, base.netloc)
-        self._fixed_headers = {
+        configured = {
             **settings.headers,
             **{name: v.get_secret_value() for name, v in settings.secret_headers.items()},
-            "Content-Type": "application/json",
-            "Accept": "application/json",
         }
+        # An Accept the tenant configured wins, whatever the case it is written in.
+        accept = {} if any(n.lower() == "accept" for n in configured) else _ACCEPT_JSON
+        self._fixed_headers = {**configured, "Content-Type": "application/json", **accept}
 
     def build(
         self, delivery: Delivery, auth_headers: Mapping[str, str] | None = None

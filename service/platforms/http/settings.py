@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Annotated, Any, ClassVar, Literal
-from urllib.parse import quote_plus
+from urllib.parse import quote_plus, urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -235,6 +235,9 @@ class OutcomeRule(StrictModel):
         return self
 
 
+_LOOPBACK = ("localhost", "127.0.0.1", "::1")
+
+
 class HttpSettings(PlatformSettings):
     """A vendor endpoint described in the tenants file: ``platform: http``."""
 
@@ -260,6 +263,10 @@ class HttpSettings(PlatformSettings):
     window: WriteWindow = "after_close"
     """``after_close``: analytics that arrive first wait for the close; ``live``: every
     change is written as soon as the interaction's ids are known."""
+    allow_plain_http: bool = False
+    """Let credentials (``auth``, ``secret_headers``) travel over ``http://`` to a host other
+    than this machine, for an endpoint inside a network you trust; without it such a file is
+    refused."""
     outcomes: list[OutcomeRule] = Field(default_factory=list)
     """Rows tried in order before the defaults: 2xx delivered; 401 ``auth_failed`` and 403
     ``permission_denied`` (permanent); 408, 425, 429 and 5xx retried; 400 ``rejected`` and any
@@ -289,6 +296,24 @@ class HttpSettings(PlatformSettings):
         both = {n.lower() for n in self.headers} & {n.lower() for n in self.secret_headers}
         if both:
             raise ValueError(f"{', '.join(sorted(both))} in both headers and secret_headers")
+        return self
+
+    @model_validator(mode="after")
+    def _no_credentials_in_clear(self) -> HttpSettings:
+        sends_secrets = not isinstance(self.auth, NoAuthSettings) or bool(self.secret_headers)
+        if not sends_secrets or self.allow_plain_http:
+            return self
+        urls = [("base_url", self.base_url)]
+        if isinstance(self.auth, ClientCredentialsSettings):
+            urls.append(("auth.token_url", self.auth.token_url))
+        for name, url in urls:
+            parts = urlsplit(url)
+            if parts.scheme == "http" and parts.hostname not in _LOOPBACK:
+                raise ValueError(
+                    f"{name} is http:// to another host, so the credentials would cross the "
+                    "network in clear; use https://, or set allow_plain_http: true for an "
+                    "endpoint inside a network you trust"
+                )
         return self
 
     def url_template(self) -> Template:
