@@ -97,7 +97,10 @@ def test_retry_after_is_read_from_seconds_and_from_a_date(rules: list[OutcomeRul
         ({"status": True, "outcome": "retry"}, "status is a code"),
         ({"status": 404, "outcome": "permanent", "until_after_close": "5m"}, "only applies"),
         ({"status": 404, "outcome": "retry", "until_after_close": 0}, "longer than zero"),
-        ({"status": 404, "outcome": "permanent", "reason": "Not Found"}, "pattern"),
+        (
+            {"status": 404, "outcome": "permanent", "reason": "Not Found"},
+            "is not a reason: lower-case snake_case",
+        ),
         ({"status": 404, "outcome": "maybe"}, "delivered"),
     ],
 )

@@ -156,13 +156,19 @@ def test_auth_and_secret_headers_travel_and_are_secrets() -> None:
 @pytest.mark.parametrize(
     ("overrides", "words"),
     [
-        ({"base_url": "https://user@crm.example.com"}, "pattern"),
-        ({"base_url": "https://crm.example.com/?x=1"}, "pattern"),
-        ({"base_url": "ftp://crm.example.com"}, "pattern"),
+        (
+            {"base_url": "https://user@crm.example.com"},
+            "is not http(s)://host[:port][/fixed/prefix]",
+        ),
+        (
+            {"base_url": "https://crm.example.com/?x=1"},
+            "is not http(s)://host[:port][/fixed/prefix]",
+        ),
+        ({"base_url": "ftp://crm.example.com"}, "is not http(s)://host[:port][/fixed/prefix]"),
         ({"path": "/c/{ref.contact_id"}, "never closed (character 4)"),
         ({"path": "/c/{sentiment.label}"}, "unknown placeholder"),
         ({"headers": {"Authorization": "x"}}, "use auth"),
-        ({"headers": {"X-A": "a\r\nX-B: b"}}, "pattern"),
+        ({"headers": {"X-A": "a\r\nX-B: b"}}, "is not a header value on one line"),
         ({"headers": {"X-A": "a"}, "secret_headers": {"x-a": "b"}}, "in both"),
         ({"auth": {"type": "bearer"}}, "token"),
         ({"auth": {"type": "oauth"}}, "does not match any of the expected tags"),

@@ -78,18 +78,51 @@ def _text_template(value: str) -> str:
 UrlTemplate = Annotated[str, AfterValidator(_url_template)]
 TextTemplate = Annotated[str, AfterValidator(_text_template)]
 
+
+class _Matching(AfterValidator):
+    """A pattern whose refusal says what is expected in words, not as the pattern. Its
+    ``pattern`` is kept for the generated reference, which names a URL setting by it."""
+
+    def __init__(self, pattern: str, meaning: str) -> None:
+        compiled = re.compile(pattern)
+
+        def check(value: str) -> str:
+            if not compiled.fullmatch(value):
+                raise ValueError(f"{value!r} is not {meaning}")
+            return value
+
+        super().__init__(check)
+        object.__setattr__(self, "pattern", pattern)
+
+
 BaseUrl = Annotated[
     str,
-    StringConstraints(
-        pattern=r"^https?://[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?"
-        r"(?:/[A-Za-z0-9._~/-]*)?$"
+    _Matching(
+        r"https?://[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?"
+        r"(?:/[A-Za-z0-9._~/-]*)?",
+        "http(s)://host[:port][/fixed/prefix]: no placeholders, query, fragment or user info "
+        "(placeholders belong in path)",
     ),
 ]
 """Scheme, host, optional port and optional fixed path; no user info, query or fragment."""
 
-HeaderName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$")]
-HeaderValue = Annotated[str, StringConstraints(pattern=r"^[^\r\n\x00]*$", max_length=4096)]
-Reason = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+HeaderName = Annotated[
+    str,
+    _Matching(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}", "a header name (letters, digits, - and _)"),
+]
+HeaderValue = Annotated[
+    str,
+    StringConstraints(max_length=4096),
+    _Matching(r"[^\r\n\x00]*", "a header value on one line"),
+]
+Reason = Annotated[
+    str,
+    _Matching(
+        r"[a-z][a-z0-9_]{0,63}",
+        "a reason: lower-case snake_case, starting with a letter, at most 64 characters "
+        "(it becomes a metric label and the dead letter's enricher.reason)",
+    ),
+]
 _SET_BY_THE_ENRICHER = frozenset(
     {"authorization", "content-type", "content-length", "host", "idempotency-key"}
 )
