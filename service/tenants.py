@@ -272,6 +272,8 @@ def parse_tenants(
     except ValidationError as exc:
         for error in exc.errors(include_url=False):
             loc = tuple(error["loc"])
+            if _block_of_unknown_platform(raw, loc, error["type"]):
+                continue  # the platform's own error says it all
             line, column = locate(loc)
             offset = (error.get("ctx") or {}).get("offset")
             if isinstance(offset, int):
@@ -296,6 +298,15 @@ def _load(text: str) -> Any:
         return yaml.load(text, Loader=_FAST_LOADER)  # noqa: S506 - a safe loader
     except yaml.YAMLError:
         return yaml.safe_load(text)
+
+
+def _block_of_unknown_platform(raw: Any, loc: tuple[Any, ...], kind: str) -> bool:
+    """The block named like a tenant's platform when that platform is not installed: it is
+    "unknown" only because its platform is, which the platform's own error already says."""
+    if kind != "extra_forbidden" or len(loc) != 3 or loc[0] != "tenants":
+        return False
+    tenant = raw.get("tenants", {}).get(loc[1]) if isinstance(raw.get("tenants"), dict) else None
+    return isinstance(tenant, dict) and tenant.get("platform") == loc[2] and loc[2] not in specs()
 
 
 def _message(error: Any) -> str:

@@ -91,6 +91,23 @@ def test_unknown_platform_and_empty_mapping(tmp_path: Path) -> None:
     assert any("map at least one field" in p for p in found)
 
 
+def test_a_platform_that_is_not_installed_is_one_problem_not_two() -> None:
+    """Its block is unknown only because the platform is: saying so twice buries the fix."""
+    text = "tenants:\n  acme:\n    platform: avaya\n    avaya: {x: 1}\n    fields: {A: {from: a}}\n"
+    [problem] = problems(text)
+    assert "tenants.acme.platform" in problem
+
+
+def test_a_block_for_another_installed_platform_is_still_unknown() -> None:
+    text = (
+        "tenants:\n  acme:\n    platform: avaya\n    avaya: {x: 1}\n    http: {x: 1}\n"
+        "    fields: {A: {from: a}}\n"
+    )
+    found = problems(text)
+    assert any("tenants.acme.http." in p for p in found)
+    assert not any("tenants.acme.avaya" in p for p in found)
+
+
 def test_yaml_syntax_error_has_a_line() -> None:
     [problem] = problems("tenants:\n  acme: [unclosed\n")
     assert problem.startswith("t.yaml:3:")
