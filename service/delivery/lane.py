@@ -351,13 +351,20 @@ class Lane:
         wall = self._wall()
         slot.first_failure_at = slot.first_failure_at or wall
         config = self._config
+        # Drawn only where the policy can use it, so the lane's random sequence (which also
+        # spaces its lease waits) does not move with every permanent refusal.
+        jitter = (
+            full_jitter(slot.attempts, config.base_delay, config.max_delay, self._rng)
+            if outcome.kind is OutcomeKind.RETRY and slot.attempts < self._rules.max_attempts
+            else 0.0
+        )
         failure = policy.Failure(
             outcome,
             slot.attempts,
             -1,
             self._governor.vendor_down(),
             wall.timestamp(),
-            full_jitter(slot.attempts, config.base_delay, config.max_delay, self._rng),
+            jitter,
             may_retry=not self._closed,
         )
         verdict = policy.decide(self._rules, failure)
