@@ -147,14 +147,16 @@ Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
 
 
 MAX_REF_IDS = 32
-"""Ids one ``ref`` may hold: routing is a handful of ids, and each is kept in the ledger."""
+"""Ids under keys no built-in platform uses that one ``ref`` keeps: routing is a handful of
+ids, and each is kept in the ledger."""
+MAX_REF_ID_LENGTH = 256
 
 
 class Ref(BaseModel):
     """Platform ids. The ones the built-in platforms route on are typed; an id under any other
     key is kept as well, so a platform added later (a plug-in, the generic HTTP platform) can
-    route on it (``ref.ticket_id``). Every id is a string of 1-256 characters; a value of
-    another type under a key no platform here knows is ignored, as it always was."""
+    route on it (``ref.ticket_id``): a string of 1-256 characters, at most 32 of them. Anything
+    else under a key no platform here knows is ignored, as it always was."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
     __pydantic_extra__: dict[str, Id]
@@ -171,13 +173,21 @@ class Ref(BaseModel):
     def _ids_only(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
-        kept = {
-            key: value
-            for key, value in data.items()
-            if key in cls.model_fields or isinstance(value, str)
-        }
-        if len(kept) > MAX_REF_IDS:
-            raise ValueError(f"holds more than {MAX_REF_IDS} ids")
+        # Unknown keys were always ignored, so a producer may send anything under one: only
+        # what is a usable id is kept, the first MAX_REF_IDS of them, and the rest is ignored
+        # as before, never refused.
+        kept: dict[str, Any] = {}
+        unknown = 0
+        for key, value in data.items():
+            if key in cls.model_fields:
+                kept[key] = value
+            elif (
+                isinstance(value, str)
+                and 0 < len(value) <= MAX_REF_ID_LENGTH
+                and unknown < MAX_REF_IDS
+            ):
+                kept[key] = value
+                unknown += 1
         return kept
 
     def ids(self) -> dict[str, str]:
