@@ -389,51 +389,35 @@ def _undelivered(settlement: Settlement, origin: Origin) -> Undelivered | None:
     needs no letter. The one place that reads a :class:`Settlement`."""
     # A retry would report the same mapping problems again.
     problems = () if origin.is_retry else settlement.problems
+    if isinstance(settlement, Done) and not problems:
+        return None
     outcome = settlement.outcome
-    status = outcome.status if outcome else None
-    error_class = outcome.error_class if outcome else None
-    excerpt = outcome.excerpt if outcome else None
+    letter = Undelivered(
+        platform=settlement.platform,
+        reason=settlement.reason,
+        revision=settlement.revision,
+        attempts=settlement.attempts,
+        status=outcome.status if outcome else None,
+        error_class=outcome.error_class if outcome else None,
+        excerpt=outcome.excerpt if outcome else None,
+        problems=problems,
+    )
     match settlement:
         case Done():
-            if not problems:
-                return None
-            return Undelivered(
-                platform=settlement.platform,
-                reason=settlement.reason,
-                revision=settlement.revision,
-                attempts=settlement.attempts,
-                status=status,
-                error_class=error_class,
-                excerpt=excerpt,
-                problems=problems,
-            )
+            return letter
         case Parked():
-            return Undelivered(
-                platform=settlement.platform,
-                reason=settlement.reason,
+            return dataclasses.replace(
+                letter,
                 action="park",
-                revision=settlement.revision,
-                attempts=settlement.attempts,
                 first_failure_at=settlement.first_failure_at,
                 last_failure_at=settlement.last_failure_at,
-                status=status,
-                error_class=error_class,
-                excerpt=excerpt,
                 tier=settlement.tier,
                 due_at=settlement.due_at,
-                problems=problems,
             )
         case Dead():
-            return Undelivered(
-                platform=settlement.platform,
-                reason=settlement.reason,
+            return dataclasses.replace(
+                letter,
                 action="bury",
-                revision=settlement.revision,
-                attempts=settlement.attempts,
                 first_failure_at=settlement.first_failure_at,
                 last_failure_at=settlement.last_failure_at,
-                status=status,
-                error_class=error_class,
-                excerpt=excerpt,
-                problems=problems,
             )

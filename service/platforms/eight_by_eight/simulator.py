@@ -65,7 +65,7 @@ from fastapi import APIRouter, Body, FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.openapi_ui import serve_docs
+from service.simulators.app import mount_simulator, simulator_app
 from service.simulators.faults import (
     Clock,
     FaultInjector,
@@ -77,8 +77,6 @@ from service.simulators.faults import (
     iso_time,
     media_type,
     mount_config_routes,
-    mount_fault_routes,
-    mount_request_log_routes,
     observed_route_class,
 )
 
@@ -742,18 +740,13 @@ def create_app(
     """Build one independent simulator; ``clock`` and ``sleep`` are injectable for tests."""
     faults = EightByEightFaults(sleep=sleep)
     log = RequestLog(clock)
-    app = FastAPI(
-        title="8x8 Interaction Data Augmentation API simulator",
-        description=(__doc__ or "").split("\n\n", 1)[0],
-        docs_url=None,
-        redoc_url=None,
+    return mount_simulator(
+        simulator_app("8x8 Interaction Data Augmentation API simulator", __doc__),
+        EightByEightSimState(
+            config=config or EightByEightSimConfig(), clock=clock, faults=faults, requests=log
+        ),
+        faults=faults,
+        log=log,
+        vendor=_vendor_router(faults, log),
+        control=_mount_control_routes,
     )
-    serve_docs(app)
-    app.state.sim = EightByEightSimState(
-        config=config or EightByEightSimConfig(), clock=clock, faults=faults, requests=log
-    )
-    app.include_router(_vendor_router(faults, log))
-    _mount_control_routes(app)
-    mount_fault_routes(app, faults)
-    mount_request_log_routes(app, log)
-    return app

@@ -78,7 +78,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.background import BackgroundTask
 
-from service.openapi_ui import serve_docs
+from service.simulators.app import mount_simulator, simulator_app
 from service.simulators.faults import (
     REDACTED,
     Clock,
@@ -90,8 +90,6 @@ from service.simulators.faults import (
     basic_credentials,
     iso_time,
     mount_config_routes,
-    mount_fault_routes,
-    mount_request_log_routes,
     observed_route_class,
     refuse_unpatchable,
 )
@@ -841,24 +839,20 @@ def create_app(
     sleep: Sleep = asyncio.sleep,
 ) -> FastAPI:
     """Build one independent simulator; ``clock`` and ``sleep`` are injectable for tests."""
-    app = FastAPI(
-        title="Genesys Web Services API v2 simulator",
-        description=(__doc__ or "").split("\n\n", 1)[0],
-        docs_url=None,
-        redoc_url=None,
-    )
-    serve_docs(app)
+    app = simulator_app("Genesys Web Services API v2 simulator", __doc__)
 
     def secret_headers() -> set[str]:
         return {_state_of(app).config.csrf_header_name.lower(), "x-csrf-token"}
 
     faults = FaultInjector(sleep=sleep)
     log = MaskingRequestLog(clock, secret_headers)
-    app.state.sim = GwsSimState(
-        config=config or GwsSimConfig(), clock=clock, sleep=sleep, faults=faults, requests=log
+    return mount_simulator(
+        app,
+        GwsSimState(
+            config=config or GwsSimConfig(), clock=clock, sleep=sleep, faults=faults, requests=log
+        ),
+        faults=faults,
+        log=log,
+        vendor=_vendor_router(faults, log),
+        control=_mount_control_routes,
     )
-    app.include_router(_vendor_router(faults, log))
-    _mount_control_routes(app)
-    mount_fault_routes(app, faults)
-    mount_request_log_routes(app, log)
-    return app

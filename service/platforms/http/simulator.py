@@ -52,7 +52,7 @@ from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.openapi_ui import serve_docs
+from service.simulators.app import mount_simulator, simulator_app
 from service.simulators.faults import (
     Clock,
     FaultInjector,
@@ -63,8 +63,6 @@ from service.simulators.faults import (
     iso_time,
     media_type,
     mount_config_routes,
-    mount_fault_routes,
-    mount_request_log_routes,
     observed_route_class,
     refuse_unpatchable,
 )
@@ -415,21 +413,14 @@ def create_app(
     """Build one independent simulator; ``clock`` and ``sleep`` are injectable for tests."""
     faults = FaultInjector(sleep=sleep)
     log = RequestLog(clock)
-    app = FastAPI(
-        title="Generic HTTP endpoint simulator",
-        description=(__doc__ or "").split("\n\n", 1)[0],
-        docs_url=None,
-        redoc_url=None,
+    app = mount_simulator(
+        simulator_app("Generic HTTP endpoint simulator", __doc__),
+        HttpSimState(config=config or HttpSimConfig(), clock=clock, faults=faults, requests=log),
+        faults=faults,
+        log=log,
+        vendor=_vendor_router(faults, log),
+        control=_mount_control_routes,
     )
-    serve_docs(app)
-    app.state.sim = HttpSimState(
-        config=config or HttpSimConfig(), clock=clock, faults=faults, requests=log
-    )
-    # Control routes first: the vendor's catch-all path must not swallow /_sim.
-    _mount_control_routes(app)
-    mount_fault_routes(app, faults)
-    mount_request_log_routes(app, log)
-    app.include_router(_vendor_router(faults, log))
     # Nothing is read back from the endpoint: any other GET finds nothing (not a 405 from
     # the write routes' catch-all path).
     app.add_api_route("/{path:path}", _nothing_here, methods=["GET"], include_in_schema=False)

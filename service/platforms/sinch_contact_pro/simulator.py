@@ -77,7 +77,7 @@ from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
-from service.openapi_ui import serve_docs
+from service.simulators.app import mount_simulator, simulator_app
 from service.simulators.faults import (
     REDACTED,
     Clock,
@@ -89,8 +89,6 @@ from service.simulators.faults import (
     iso_time,
     media_type,
     mount_config_routes,
-    mount_fault_routes,
-    mount_request_log_routes,
     observed_route_class,
     refuse_unpatchable,
 )
@@ -663,16 +661,11 @@ def create_app(
     log = _CredentialRedactingLog(clock)
     sim = SinchSimState(config=config or SinchSimConfig(), clock=clock, faults=faults, requests=log)
     log.sim = sim
-    app = FastAPI(
-        title="Sinch Contact Pro CMI contactData simulator",
-        description=(__doc__ or "").split("\n\n", 1)[0],
-        docs_url=None,
-        redoc_url=None,
+    return mount_simulator(
+        simulator_app("Sinch Contact Pro CMI contactData simulator", __doc__),
+        sim,
+        faults=faults,
+        log=log,
+        vendor=_vendor_router(faults, log),
+        control=_mount_control_routes,
     )
-    serve_docs(app)
-    app.state.sim = sim
-    app.include_router(_vendor_router(faults, log))
-    _mount_control_routes(app)
-    mount_fault_routes(app, faults)
-    mount_request_log_routes(app, log)
-    return app
