@@ -265,12 +265,36 @@ def parse_tenants(
         node = _node_at(document(), path)
         return (node.start_mark.line + 1, node.start_mark.column + 1) if node else (None, None)
 
-    resolved = _resolve_references(raw, env, problems, locate, resolve=resolve)
+    stand_ins: dict[tuple[str | int, ...], int] = {}
+    referenced: set[tuple[str | int, ...]] = set()
+    resolved = _resolve_references(
+        raw, env, problems, locate, resolve=resolve, stand_ins=stand_ins, referenced=referenced
+    )
     problems.extend(_literal_secrets(raw, locate))
-    try:
-        config = TenantsConfig.model_validate(resolved)
-    except ValidationError as exc:
-        for error in exc.errors(include_url=False):
+    errors: list[Any] = []
+    for _ in _STAND_INS:
+        try:
+            config: TenantsConfig | None = TenantsConfig.model_validate(resolved)
+            errors = []
+        except ValidationError as exc:
+            config, errors = None, exc.errors(include_url=False)
+        # Unresolved, a reference stands for a value the file cannot show: where the stand-in
+        # does not fit the setting (a URL), the next one is tried rather than a problem made
+        # up about a value nobody wrote.
+        misfits = [
+            path
+            for path in (_raw_path(raw, tuple(e["loc"])) for e in errors)
+            if path in referenced and stand_ins.get(path, 0) + 1 < len(_STAND_INS)
+        ]
+        if not misfits:
+            break
+        for path in misfits:
+            stand_ins[path] = stand_ins.get(path, 0) + 1
+        resolved = _resolve_references(
+            raw, env, [], locate, resolve=resolve, stand_ins=stand_ins, referenced=referenced
+        )
+    if errors:
+        for error in errors:
             loc = tuple(error["loc"])
             if _block_of_unknown_platform(raw, loc, error["type"]):
                 continue  # the platform's own error says it all
@@ -281,7 +305,6 @@ def parse_tenants(
             problems.append(
                 ConfigProblem(".".join(str(p) for p in loc), _message(error), line, column)
             )
-        config = None
     if problems or config is None:
         raise ConfigError(source, sorted(problems, key=lambda p: (p.line or 0, p.path)))
     return config
@@ -329,6 +352,25 @@ def _walk(
             yield from _walk(item, (*path, index))
 
 
+_STAND_INS = ("unresolved-reference", "https://unresolved-reference.invalid", "0")
+"""What an unresolved reference that is a whole value stands for, tried in turn until the
+setting takes one (text, a URL, a number)."""
+
+
+def _raw_path(raw: Any, loc: tuple[Any, ...]) -> tuple[str | int, ...]:
+    """``loc`` of a validation error as a path in the file: the parts pydantic adds (the tag
+    of a union member) are not keys there."""
+    path: list[str | int] = []
+    node = raw
+    for part in loc:
+        in_mapping = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and part < len(node)
+        if in_mapping or in_list:
+            node = node[part]
+            path.append(part)
+    return tuple(path)
+
+
 def _resolve_references(
     raw: Any,
     env: Mapping[str, str],
@@ -336,7 +378,13 @@ def _resolve_references(
     locate: Callable[[tuple[str | int, ...]], tuple[int | None, int | None]],
     *,
     resolve: bool,
+    stand_ins: Mapping[tuple[str | int, ...], int] | None = None,
+    referenced: set[tuple[str | int, ...]] | None = None,
 ) -> Any:
+    """Every reference replaced by its value; with ``resolve=False`` by a stand-in (the one
+    ``stand_ins`` picks for a value that is one reference), and each such value's path added
+    to ``referenced``."""
+
     def walk(value: Any, path: tuple[str | int, ...]) -> Any:
         if isinstance(value, dict):
             return {k: walk(v, (*path, k)) for k, v in value.items()}
@@ -344,11 +392,16 @@ def _resolve_references(
             return [walk(v, (*path, i)) for i, v in enumerate(value)]
         if not isinstance(value, str) or "${" not in value:
             return value
+        whole = _REFERENCE.fullmatch(value.strip()) is not None
+        if not resolve and whole and referenced is not None:
+            referenced.add(path)
 
         def substitute(match: re.Match[str]) -> str:
             try:
                 if not resolve:
                     _check_reference_form(match.group(1))
+                    if whole:
+                        return _STAND_INS[(stand_ins or {}).get(path, 0)]
                     return "unresolved-reference"
                 return _dereference(match.group(1), env)
             except LookupError as exc:

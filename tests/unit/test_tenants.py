@@ -151,3 +151,22 @@ def test_the_8x8_window_can_be_shortened_for_a_simulator_but_not_to_nothing() ->
 
     [problem] = problems(eight_by_eight("rate_window: 0s"), {"TOKEN": "t"})
     assert "rate_window" in problem
+
+
+def test_without_resolving_a_reference_in_a_url_setting_is_not_a_problem() -> None:
+    """``check-config --no-resolve`` is for a CI job without the secrets: the dev tenants file,
+    whose every vendor address is a reference, must pass there as it does with them set."""
+    text = (Path(__file__).resolve().parents[2] / "service/dev/tenants.yaml").read_text()
+    config = parse_tenants(text, environ={}, resolve=False)
+    assert len(config.tenants) == 5
+
+
+def test_without_resolving_a_literal_mistake_beside_a_reference_is_still_found() -> None:
+    text = GOOD.replace("issuer: https://cxone.niceincontact.com", "issuer: ${NICE_ISSUER}")
+    text = text.replace("rate_per_second: 20", "rate_per_second: -1")
+    with pytest.raises(ConfigError) as caught:
+        parse_tenants(text, environ={}, resolve=False)
+    assert [p.path for p in caught.value.problems] == ["tenants.acme.limits.rate_per_second"]
+    bad = GOOD.replace("issuer: https://cxone.niceincontact.com", "issuer: ${not a name}")
+    with pytest.raises(ConfigError, match="is not a reference"):
+        parse_tenants(bad, environ={}, resolve=False)
