@@ -7,7 +7,6 @@ precise ``detail`` so they can fix their producer; the consumer carries on eithe
 
 from __future__ import annotations
 
-import re
 from collections.abc import Container, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -101,14 +100,7 @@ class Event:
 Tenant = Annotated[
     str, StringConstraints(strict=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 ]
-_ID_PATTERN = r"^[^\x00-\x1f\x7f]*$"
-"""No control character: an id travels in record keys, URLs and headers (an idempotency key),
-where a line break could never be sent; refused here, it is an ``invalid_event`` that names
-the field instead of a change that fails at every vendor."""
-Id = Annotated[
-    str, StringConstraints(strict=True, min_length=1, max_length=256, pattern=_ID_PATTERN)
-]
-_USABLE_ID = re.compile(_ID_PATTERN)
+Id = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=256)]
 Channel = Literal["voice", "chat", "sms", "email"]
 
 
@@ -193,7 +185,6 @@ class Ref(BaseModel):
                 isinstance(value, str)
                 and 0 < len(value) <= MAX_REF_ID_LENGTH
                 and unknown < MAX_REF_IDS
-                and _USABLE_ID.match(value)
             ):
                 kept[key] = value
                 unknown += 1
@@ -312,13 +303,7 @@ def _describe(exc: ValidationError) -> str:
     parts = []
     for error in exc.errors(include_url=False)[:5]:
         location = ".".join(str(p) for p in error["loc"]) or "event"
-        message = error["msg"]
-        if (
-            error["type"] == "string_pattern_mismatch"
-            and (error.get("ctx") or {}).get("pattern") == _ID_PATTERN
-        ):
-            message = "must not hold a control character (a line break, a tab)"
-        parts.append(f"{location}: {message}")
+        parts.append(f"{location}: {error['msg']}")
     more = exc.error_count() - len(parts)
     return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
 

@@ -277,31 +277,3 @@ def test_documented_timestamp_forms_parse(occurred_at: str, expected: datetime) 
 )
 def test_documented_optional_and_null_forms_parse(body: dict[str, Any]) -> None:
     assert parse_event(KEY, encode(body), TENANTS).interaction_id == "call-000123"
-
-
-@pytest.mark.parametrize(
-    ("overrides", "field"),
-    [
-        ({"interaction_id": "i-ctl\n1"}, "interaction_id"),
-        ({"event_id": "e\r1"}, "event_id"),
-        ({"ref": {"contact_id": "86\t75"}}, "ref.contact_id"),
-    ],
-)
-def test_an_id_with_a_control_character_is_refused_naming_the_field(
-    overrides: dict[str, Any], field: str
-) -> None:
-    """An id travels in keys, URLs and an idempotency header, where no vendor call could carry
-    a line break: refused at the door, the record is dead-lettered with the reason, instead of
-    failing at every vendor after its merge."""
-    body = closed_json(**overrides)
-    key = f"acme:{body['interaction_id']}".encode()
-    with pytest.raises(BadInput) as caught:
-        parse_event(key, encode(body), TENANTS)
-    assert caught.value.reason == "invalid_event"
-    assert f"{field}: must not hold a control character" in caught.value.detail
-
-
-def test_a_control_character_under_an_unknown_ref_key_is_ignored() -> None:
-    ref = {"contact_id": "8675309", "x_future_id": "a\nb"}
-    event = parse_event(KEY, encode(closed_json(ref=ref)), TENANTS)
-    assert event.ref == {"contact_id": "8675309"}
