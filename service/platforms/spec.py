@@ -10,6 +10,7 @@ platform, so adding one touches its own package only.
 
 from __future__ import annotations
 
+import importlib
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ __all__ = [
     "PlatformSettings",
     "PlatformSpec",
     "SampleContext",
+    "simulator_in",
 ]
 
 
@@ -195,3 +197,14 @@ class PlatformSpec:
     """What ``enricher dev`` needs to run a sample tenant on it."""
     docs_page: str | None = None
     """The platform's page under ``docs/`` (``platforms/acme-notes.md``)."""
+
+
+def simulator_in(module: str) -> Callable[..., FastAPI]:
+    """The app factory ``create_app`` of ``module``, imported on first use: the service and
+    its commands load no simulator (nor FastAPI for it) unless one is served."""
+
+    def create_app(*args: Any, **kwargs: Any) -> FastAPI:
+        factory: Callable[..., FastAPI] = importlib.import_module(module).create_app
+        return factory(*args, **kwargs)
+
+    return create_app

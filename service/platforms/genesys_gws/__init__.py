@@ -7,17 +7,12 @@ mode shows.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from service.platforms.base import PlatformAdapter
 from service.platforms.genesys_gws.adapter import GenesysGwsAdapter
 from service.platforms.genesys_gws.dev import PROFILE
 from service.platforms.genesys_gws.settings import GenesysGwsSettings
 from service.platforms.genesys_gws.wire import PLATFORM
-from service.platforms.spec import AdapterContext, PlatformSpec
-
-if TYPE_CHECKING:
-    from fastapi import FastAPI
+from service.platforms.spec import AdapterContext, PlatformSpec, simulator_in
 
 __all__ = ["SPEC"]
 
@@ -31,19 +26,12 @@ def _create_adapter(context: AdapterContext) -> PlatformAdapter:
     )
 
 
-def _simulator(*args: Any, **kwargs: Any) -> FastAPI:
-    # Imported on use: the service and its commands load no simulator (nor FastAPI for it).
-    from service.platforms.genesys_gws.simulator import create_app
-
-    return create_app(*args, **kwargs)
-
-
 SPEC = PlatformSpec(
     id=PLATFORM,
     title="Genesys GWS",
     settings=GenesysGwsSettings,
     create_adapter=_create_adapter,
-    simulator=_simulator,
+    simulator=simulator_in("service.platforms.genesys_gws.simulator"),
     dev=PROFILE,
     docs_page="platforms/genesys-gws.md",
 )

@@ -7,16 +7,11 @@ the IO around them, ``simulator`` a double of such an endpoint and ``dev`` what 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from service.platforms.base import PlatformAdapter
 from service.platforms.http.adapter import PLATFORM, HttpAdapter, sender_for
 from service.platforms.http.dev import PROFILE
 from service.platforms.http.settings import HttpSettings
-from service.platforms.spec import AdapterContext, PlatformSpec
-
-if TYPE_CHECKING:
-    from fastapi import FastAPI
+from service.platforms.spec import AdapterContext, PlatformSpec, simulator_in
 
 __all__ = ["SPEC"]
 
@@ -26,19 +21,12 @@ def _create_adapter(context: AdapterContext) -> PlatformAdapter:
     return HttpAdapter(settings, sender_for(settings, context.transport, context.timeout))
 
 
-def _simulator(*args: Any, **kwargs: Any) -> FastAPI:
-    # Imported on use: the service and its commands load no simulator (nor FastAPI for it).
-    from service.platforms.http.simulator import create_app
-
-    return create_app(*args, **kwargs)
-
-
 SPEC = PlatformSpec(
     id=PLATFORM,
     title="Generic HTTP endpoint",
     settings=HttpSettings,
     create_adapter=_create_adapter,
-    simulator=_simulator,
+    simulator=simulator_in("service.platforms.http.simulator"),
     dev=PROFILE,
     docs_page="platforms/http.md",
 )

@@ -6,17 +6,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from service.platforms.base import PlatformAdapter
 from service.platforms.nice_cxone.adapter import NiceCxoneAdapter
 from service.platforms.nice_cxone.dev import PROFILE
 from service.platforms.nice_cxone.settings import NiceCxoneSettings
 from service.platforms.nice_cxone.wire import PLATFORM
-from service.platforms.spec import AdapterContext, PlatformSpec
-
-if TYPE_CHECKING:
-    from fastapi import FastAPI
+from service.platforms.spec import AdapterContext, PlatformSpec, simulator_in
 
 __all__ = ["SPEC"]
 
@@ -27,19 +22,12 @@ def _create_adapter(context: AdapterContext) -> PlatformAdapter:
     )
 
 
-def _simulator(*args: Any, **kwargs: Any) -> FastAPI:
-    # Imported on use: the service and its commands load no simulator (nor FastAPI for it).
-    from service.platforms.nice_cxone.simulator import create_app
-
-    return create_app(*args, **kwargs)
-
-
 SPEC = PlatformSpec(
     id=PLATFORM,
     title="NICE CXone",
     settings=NiceCxoneSettings,
     create_adapter=_create_adapter,
-    simulator=_simulator,
+    simulator=simulator_in("service.platforms.nice_cxone.simulator"),
     dev=PROFILE,
     docs_page="platforms/nice-cxone.md",
 )

@@ -8,17 +8,12 @@ shows.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from service.platforms.base import PlatformAdapter
 from service.platforms.sinch_contact_pro.adapter import SinchContactProAdapter
 from service.platforms.sinch_contact_pro.dev import PROFILE
 from service.platforms.sinch_contact_pro.settings import SinchContactProSettings
 from service.platforms.sinch_contact_pro.wire import PLATFORM
-from service.platforms.spec import AdapterContext, PlatformSpec
-
-if TYPE_CHECKING:
-    from fastapi import FastAPI
+from service.platforms.spec import AdapterContext, PlatformSpec, simulator_in
 
 __all__ = ["SPEC"]
 
@@ -32,19 +27,12 @@ def _create_adapter(context: AdapterContext) -> PlatformAdapter:
     )
 
 
-def _simulator(*args: Any, **kwargs: Any) -> FastAPI:
-    # Imported on use: the service and its commands load no simulator (nor FastAPI for it).
-    from service.platforms.sinch_contact_pro.simulator import create_app
-
-    return create_app(*args, **kwargs)
-
-
 SPEC = PlatformSpec(
     id=PLATFORM,
     title="Sinch Contact Pro",
     settings=SinchContactProSettings,
     create_adapter=_create_adapter,
-    simulator=_simulator,
+    simulator=simulator_in("service.platforms.sinch_contact_pro.simulator"),
     dev=PROFILE,
     docs_page="platforms/sinch-contact-pro.md",
 )

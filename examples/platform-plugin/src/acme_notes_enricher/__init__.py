@@ -8,16 +8,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from service.platforms.base import PlatformAdapter
-from service.platforms.spec import AdapterContext, PlatformSpec
+from service.platforms.spec import AdapterContext, PlatformSpec, simulator_in
 
 from acme_notes_enricher.settings import AcmeNotesSettings
 from acme_notes_enricher.wire import PLATFORM
-
-if TYPE_CHECKING:
-    from fastapi import FastAPI
 
 __all__ = ["SPEC"]
 
@@ -31,16 +26,10 @@ def _create_adapter(context: AdapterContext) -> PlatformAdapter:
     )
 
 
-def _simulator(*args: Any, **kwargs: Any) -> FastAPI:
-    from acme_notes_enricher.simulator import create_app
-
-    return create_app(*args, **kwargs)
-
-
 SPEC = PlatformSpec(
     id=PLATFORM,
     title="Acme Notes",
     settings=AcmeNotesSettings,
     create_adapter=_create_adapter,
-    simulator=_simulator,
+    simulator=simulator_in("acme_notes_enricher.simulator"),
 )
